@@ -1,0 +1,255 @@
+//! A script's environment (RFC 3875 section 4.1), built from nothing for
+//! each request: the CGI meta-variables, one `HTTP_*` variable per request
+//! header, and last the operator's part (PATH, `--pass-env`, `--env`).
+//! rcgi's own environment never reaches a script otherwise.
+//!
+//! Headers are left out when they have a variable of their own
+//! (`Content-Length`, `Content-Type`), when they carry credentials
+//! (`Authorization`, `Proxy-Authorization`, unless `--pass-auth`), when
+//! they are the httpoxy hole (`Proxy`), when rcgi has removed the coding
+//! they describe (`Transfer-Encoding`), or when their name has characters
+//! other than letters, digits and `-` (so `X_Forwarded_For` cannot pose as
+//! `X-Forwarded-For`). Repeated headers are joined with `, ` (`; ` for
+//! `Cookie`); control characters in values become spaces.
+
+use std::ffi::{OsStr, OsString};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use crate::http::request::Request;
+use crate::route::Route;
+
+/// What a script's environment is made of.
+pub struct Inputs<'a> {
+    pub req: &'a Request,
+    pub route: &'a Route,
+    /// The address the client connected to, and the client's.
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// The body's length after removing any transfer coding.
+    pub content_length: Option<u64>,
+    pub document_root: &'a Path,
+    pub pass_auth: bool,
+    /// The operator's variables, which win over all others.
+    pub operator: &'a [(OsString, OsString)],
+}
+
+pub type Env = Vec<(OsString, OsString)>;
+
+/// Builds the environment for one run of a script.
+pub fn build(i: &Inputs) -> Env {
+    let req = i.req;
+    let mut env: Env = Vec::with_capacity(32 + req.headers.len());
+    let mut set = |name: &str, value: &[u8]| {
+        env.push((name.into(), OsString::from_vec(value.to_vec())));
+    };
+    set("GATEWAY_INTERFACE", b"CGI/1.1");
+    set("SERVER_SOFTWARE", crate::SOFTWARE.as_bytes());
+    set("SERVER_PROTOCOL", req.version.as_str().as_bytes());
+    set(
+        "SERVER_NAME",
+        server_name(req.host.as_deref(), i.local.ip()).as_bytes(),
+    );
+    set("SERVER_PORT", i.local.port().to_string().as_bytes());
+    set("SERVER_ADDR", i.local.ip().to_string().as_bytes());
+    set("REQUEST_SCHEME", b"http");
+    set("REQUEST_METHOD", req.method.as_bytes());
+    set("REQUEST_URI", request_uri(req).as_bytes());
+    set(
+        "QUERY_STRING",
+        req.query.as_deref().unwrap_or("").as_bytes(),
+    );
+    set("SCRIPT_NAME", &i.route.script_name);
+    set("SCRIPT_FILENAME", i.route.script.as_os_str().as_bytes());
+    set("PATH_INFO", &i.route.path_info);
+    if !i.route.path_info.is_empty() {
+        let mut translated = i.document_root.as_os_str().as_bytes().to_vec();
+        translated.extend_from_slice(&i.route.path_info);
+        set("PATH_TRANSLATED", &translated);
+    }
+    set("DOCUMENT_ROOT", i.document_root.as_os_str().as_bytes());
+    set("REMOTE_ADDR", i.peer.ip().to_string().as_bytes());
+    set("REMOTE_HOST", i.peer.ip().to_string().as_bytes());
+    set("REMOTE_PORT", i.peer.port().to_string().as_bytes());
+    if let Some(n) = i.content_length {
+        set("CONTENT_LENGTH", n.to_string().as_bytes());
+    }
+    if let Some(t) = req.header("content-type") {
+        set("CONTENT_TYPE", &clean(t));
+    }
+    for (name, value) in header_variables(req, i.pass_auth) {
+        env.push((name.into(), OsString::from_vec(value)));
+    }
+    env.extend(i.operator.iter().cloned());
+    env
+}
+
+/// `SERVER_NAME`: the Host without its port, else the address the request
+/// came in on (IPv6 in brackets, as in a URL).
+fn server_name(host: Option<&str>, local: IpAddr) -> String {
+    match host {
+        Some(h) if h.starts_with('[') => h.split_inclusive(']').next().unwrap_or(h).to_string(),
+        Some(h) if !h.is_empty() => h.split(':').next().unwrap_or(h).to_string(),
+        _ => match local {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        },
+    }
+}
+
+/// The path and query of the request, as sent (also for an absolute-form
+/// request-target, whose scheme and authority are left out).
+fn request_uri(req: &Request) -> String {
+    match &req.query {
+        Some(q) => format!("{}?{q}", req.path),
+        None => req.path.clone(),
+    }
+}
+
+/// Headers never passed as `HTTP_*` variables.
+fn excluded(name: &str, pass_auth: bool) -> bool {
+    let always = [
+        "content-length",
+        "content-type",
+        "proxy",
+        "transfer-encoding",
+    ];
+    let credentials = ["authorization", "proxy-authorization"];
+    always.iter().any(|n| name.eq_ignore_ascii_case(n))
+        || (!pass_auth && credentials.iter().any(|n| name.eq_ignore_ascii_case(n)))
+}
+
+/// `HTTP_*` variables from the request headers, merged per name.
+fn header_variables(req: &Request, pass_auth: bool) -> Vec<(String, Vec<u8>)> {
+    let mut vars: Vec<(String, Vec<u8>)> = Vec::with_capacity(req.headers.len());
+    for (name, value) in &req.headers {
+        let plain = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !plain || excluded(name, pass_auth) {
+            continue;
+        }
+        let var = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
+        let value = clean(value);
+        match vars.iter_mut().find(|(v, _)| *v == var) {
+            Some((_, joined)) => {
+                let sep: &[u8] = if var == "HTTP_COOKIE" { b"; " } else { b", " };
+                joined.extend_from_slice(sep);
+                joined.extend_from_slice(&value);
+            }
+            None => vars.push((var, value)),
+        }
+    }
+    vars
+}
+
+/// A header value fit for the environment: control characters (which
+/// the parser only lets through as tabs) become spaces.
+fn clean(value: &[u8]) -> Vec<u8> {
+    value
+        .iter()
+        .map(|&b| if b < 0x20 || b == 0x7f { b' ' } else { b })
+        .collect()
+}
+
+/// Looks a variable up in a built environment (for tests and logs).
+pub fn get<'a>(env: &'a Env, name: &str) -> Option<&'a OsStr> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_os_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Version;
+    use crate::http::request::BodyFraming;
+    use std::path::PathBuf;
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "POST".into(),
+            target: "/cgi-bin/s/x?a=1".into(),
+            path: "/cgi-bin/s/x".into(),
+            query: Some("a=1".into()),
+            version: Version::Http11,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body: BodyFraming::Length(3),
+            host: Some("[::1]:8000".into()),
+            keep_alive: true,
+            expect_continue: false,
+        }
+    }
+
+    fn env_of(req: &Request, pass_auth: bool) -> Env {
+        let route = Route {
+            script: PathBuf::from("/srv/cgi/s"),
+            script_name: b"/cgi-bin/s".to_vec(),
+            path_info: b"/x".to_vec(),
+            nph: false,
+        };
+        let operator = [
+            ("PATH".into(), "/bin".into()),
+            ("SERVER_NAME".into(), "op".into()),
+        ];
+        build(&Inputs {
+            req,
+            route: &route,
+            local: "[::1]:8000".parse().unwrap(),
+            peer: "[::1]:5000".parse().unwrap(),
+            content_length: Some(3),
+            document_root: Path::new("/srv/cgi"),
+            pass_auth,
+            operator: &operator[..1],
+        })
+    }
+
+    fn var<'a>(env: &'a Env, name: &str) -> Option<&'a str> {
+        get(env, name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn meta_variables() {
+        let env = env_of(&request(&[("Content-Type", "text/plain")]), false);
+        assert_eq!(var(&env, "SERVER_NAME"), Some("[::1]"));
+        assert_eq!(var(&env, "REMOTE_ADDR"), Some("::1"));
+        assert_eq!(var(&env, "PATH_TRANSLATED"), Some("/srv/cgi/x"));
+        assert_eq!(var(&env, "CONTENT_TYPE"), Some("text/plain"));
+        assert_eq!(var(&env, "CONTENT_LENGTH"), Some("3"));
+        assert_eq!(var(&env, "REQUEST_URI"), Some("/cgi-bin/s/x?a=1"));
+        assert_eq!(var(&env, "HTTP_CONTENT_TYPE"), None);
+    }
+
+    #[test]
+    fn headers_merge_and_hide() {
+        let req = request(&[
+            ("Cookie", "a=1"),
+            ("Accept", "x"),
+            ("cookie", "b=2"),
+            ("ACCEPT", "y\tz"),
+            ("Proxy", "http://evil"),
+            ("Authorization", "Basic Zm9v"),
+            ("X_Forwarded_For", "1.2.3.4"),
+        ]);
+        let env = env_of(&req, false);
+        assert_eq!(var(&env, "HTTP_COOKIE"), Some("a=1; b=2"));
+        assert_eq!(var(&env, "HTTP_ACCEPT"), Some("x, y z"));
+        assert_eq!(var(&env, "HTTP_PROXY"), None);
+        assert_eq!(var(&env, "HTTP_AUTHORIZATION"), None);
+        assert_eq!(var(&env, "HTTP_X_FORWARDED_FOR"), None);
+        let env = env_of(&req, true);
+        assert_eq!(var(&env, "HTTP_AUTHORIZATION"), Some("Basic Zm9v"));
+    }
+
+    #[test]
+    fn server_name_forms() {
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(server_name(Some("ex.org:81"), v4), "ex.org");
+        assert_eq!(server_name(Some("[::1]"), v4), "[::1]");
+        assert_eq!(server_name(None, v4), "10.0.0.1");
+        assert_eq!(server_name(Some(""), "::1".parse().unwrap()), "[::1]");
+    }
+}

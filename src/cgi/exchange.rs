@@ -1,0 +1,425 @@
+//! The exchange with a running script: one `poll` loop that moves the
+//! request body to the script's stdin, the script's stdout through
+//! [`Output`] to the client, and its stderr to the log, all at once, so a
+//! script that writes before it has read all its input never deadlocks
+//! and a slow client only slows its own script.
+//!
+//! [`Exchange::run`] ends when the script's stdout has ended and the
+//! response is sent, or earlier: at a fault in the script's headers, at
+//! the script's deadline, or when the client goes away or stalls. It
+//! never signals the script; the caller decides its fate, then
+//! [`Exchange::settle`] waits for it to exit while its stderr drains.
+//!
+//! Every descriptor is non-blocking. Bytes wait in two bounded places:
+//! the connection's read buffer (body the script has not taken yet) and
+//! `out` (response the client has not taken yet).
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::output::{Fault, Fed, Output};
+use super::process::{Pipes, Script};
+use super::stderr::StderrLog;
+use crate::http::conn::Conn;
+
+/// The peer shut down its side (`poll` flag that nix does not name).
+const POLLRDHUP: PollFlags = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
+
+/// Most response bytes held for a slow client; past it the script's
+/// stdout is left unread, so the script waits.
+const OUT_HIGH: usize = 256 * 1024;
+/// Largest read from the script's stdout or stderr.
+const READ_SIZE: usize = 64 * 1024;
+/// How long a script's stdout may stay open after the script itself has
+/// exited (held by a background process) before the response ends anyway.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// How the exchange ended.
+#[derive(Debug)]
+pub enum End {
+    /// The script's output ended and the whole response was sent.
+    Done,
+    /// The script asked for a local redirect to this path; nothing was
+    /// sent.
+    Redirect(Vec<u8>),
+    /// The script broke CGI before its response began.
+    Fault(Fault),
+    /// The script's time ran out.
+    Timeout,
+    /// The client closed or reset the connection, or stopped reading.
+    ClientGone(&'static str),
+}
+
+pub struct Exchange<'a> {
+    conn: &'a mut Conn,
+    pipes: Pipes,
+    stdout_open: bool,
+    stderr_open: bool,
+    /// Request body bytes still to come from the client.
+    pub body_left: u64,
+    /// Request body bytes at the front of the connection's buffer (what
+    /// follows them there is the next request).
+    body_buffered: usize,
+    pub output: Output,
+    out: Vec<u8>,
+    sent: usize,
+    pub stderr: StderrLog,
+    redirect: Option<Vec<u8>>,
+    deadline: Instant,
+    idle: Duration,
+    last_client: Instant,
+    /// Watching for the client's end of stream (while no body is read).
+    watch_hangup: bool,
+    exited_at: Option<Instant>,
+    scratch: Vec<u8>,
+}
+
+/// Where each descriptor sits in one `poll` set.
+#[derive(Default)]
+struct Slots {
+    stdin: Option<usize>,
+    stdout: Option<usize>,
+    stderr: Option<usize>,
+    exit: Option<usize>,
+}
+
+impl<'a> Exchange<'a> {
+    /// `body` is the request body's length; its first bytes may already
+    /// be buffered in `conn`.
+    pub fn new(
+        conn: &'a mut Conn,
+        pipes: Pipes,
+        body: u64,
+        output: Output,
+        stderr: StderrLog,
+        deadline: Instant,
+        idle: Duration,
+    ) -> Exchange<'a> {
+        let body_buffered = conn
+            .buffered()
+            .len()
+            .min(usize::try_from(body).unwrap_or(usize::MAX));
+        Exchange {
+            conn,
+            pipes,
+            stdout_open: true,
+            stderr_open: true,
+            body_left: body - body_buffered as u64,
+            body_buffered,
+            output,
+            out: Vec::new(),
+            sent: 0,
+            stderr,
+            redirect: None,
+            deadline,
+            idle,
+            last_client: Instant::now(),
+            watch_hangup: true,
+            exited_at: None,
+            scratch: vec![0; READ_SIZE],
+        }
+    }
+
+    /// Runs the exchange until it ends.
+    pub fn run(&mut self, script: &Script) -> End {
+        let result = self.pump_body().and_then(|()| {
+            loop {
+                if !self.stdout_open && self.sent == self.out.len() {
+                    break Ok(());
+                }
+                self.check_time()?;
+                self.step(script)?;
+            }
+        });
+        // Body bytes the script did not take are dropped.
+        self.conn.consume(self.body_buffered);
+        self.body_buffered = 0;
+        match result {
+            Ok(()) => self.redirect.take().map_or(End::Done, End::Redirect),
+            Err(end) => end,
+        }
+    }
+
+    /// The deadlines: the script's, the client's idle bound, and the
+    /// grace for a stdout held open by a background process.
+    fn check_time(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(End::Timeout);
+        }
+        if self.waits_on_client() && now >= self.last_client + self.idle {
+            return Err(End::ClientGone("client stalled"));
+        }
+        if let Some(exited) = self.exited_at {
+            if self.stdout_open && now >= exited + LINGER {
+                crate::log::error(format_args!(
+                    "{}: exited, but a background process holds its stdout open; response ended",
+                    self.stderr.name
+                ));
+                self.end_stdout()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next moment a deadline can pass.
+    fn next_deadline(&self) -> Instant {
+        let mut until = self.deadline;
+        if self.waits_on_client() {
+            until = until.min(self.last_client + self.idle);
+        }
+        if let Some(exited) = self.exited_at {
+            until = until.min(exited + LINGER);
+        }
+        until
+    }
+
+    fn waits_on_client(&self) -> bool {
+        self.wants_body() || self.sent < self.out.len()
+    }
+
+    /// The client still owes body bytes and none are buffered.
+    fn wants_body(&self) -> bool {
+        self.body_left > 0 && self.body_buffered == 0
+    }
+
+    /// One `poll` over everything there is to wait for, then the work it
+    /// allows.
+    fn step(&mut self, script: &Script) -> Result<(), End> {
+        let mut client = PollFlags::empty();
+        if self.wants_body() {
+            client |= PollFlags::POLLIN;
+        }
+        if self.sent < self.out.len() {
+            client |= PollFlags::POLLOUT;
+        }
+        if self.body_left == 0 && self.watch_hangup {
+            client |= POLLRDHUP;
+        }
+        let mut fds = vec![PollFd::new(self.conn.fd(), client)];
+        let mut slots = Slots::default();
+        if let Some(stdin) = &self.pipes.stdin {
+            if self.body_buffered > 0 {
+                slots.stdin = add(&mut fds, stdin.as_fd(), PollFlags::POLLOUT);
+            }
+        }
+        if self.stdout_open && self.out.len() - self.sent < OUT_HIGH {
+            slots.stdout = add(&mut fds, self.pipes.stdout.as_fd(), PollFlags::POLLIN);
+        }
+        if self.stderr_open {
+            slots.stderr = add(&mut fds, self.pipes.stderr.as_fd(), PollFlags::POLLIN);
+        }
+        if let (Some(fd), None) = (script.exit_fd(), self.exited_at) {
+            slots.exit = add(&mut fds, fd, PollFlags::POLLIN);
+        }
+        let wait = self
+            .next_deadline()
+            .saturating_duration_since(Instant::now());
+        let timeout =
+            PollTimeout::try_from(wait + Duration::from_millis(1)).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(End::ClientGone(e.desc())),
+        }
+        let events = |slot: Option<usize>| {
+            slot.and_then(|i| fds[i].revents())
+                .unwrap_or(PollFlags::empty())
+        };
+        let (client, stdin, stdout, stderr, exit) = (
+            events(Some(0)),
+            events(slots.stdin),
+            events(slots.stdout),
+            events(slots.stderr),
+            events(slots.exit),
+        );
+        drop(fds);
+
+        if !stderr.is_empty() {
+            self.read_stderr();
+        }
+        if !exit.is_empty() {
+            self.exited_at = Some(Instant::now());
+        }
+        if !stdin.is_empty() {
+            self.pump_body()?;
+        }
+        self.client_events(client)?;
+        if !stdout.is_empty() {
+            self.read_stdout()?;
+        }
+        Ok(())
+    }
+
+    fn client_events(&mut self, events: PollFlags) -> Result<(), End> {
+        let gone = PollFlags::POLLERR | PollFlags::POLLHUP;
+        if self.wants_body() && events.intersects(PollFlags::POLLIN | gone) {
+            self.read_client()?;
+        } else if events.intersects(gone) {
+            return Err(End::ClientGone("connection reset"));
+        }
+        if events.contains(POLLRDHUP) && self.body_left == 0 {
+            if self.conn.client_closed() {
+                return Err(End::ClientGone("client closed the connection"));
+            }
+            // Pipelined requests wait unread: the client is still there.
+            self.watch_hangup = false;
+        }
+        if events.contains(PollFlags::POLLOUT) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Moves buffered body bytes to the script's stdin (or drops them if
+    /// the script has closed it); closes stdin once the body is complete.
+    fn pump_body(&mut self) -> Result<(), End> {
+        let mut moved = 0;
+        while moved < self.body_buffered {
+            let Some(stdin) = self.pipes.stdin.as_mut() else {
+                moved = self.body_buffered;
+                break;
+            };
+            let chunk = &self.conn.buffered()[moved..self.body_buffered];
+            match stdin.write(chunk) {
+                Ok(n) => moved += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The script closed its stdin or exited: the rest of the
+                // body is read and dropped.
+                Err(_) => self.pipes.stdin = None,
+            }
+        }
+        self.conn.consume(moved);
+        self.body_buffered -= moved;
+        if self.body_left == 0 && self.body_buffered == 0 {
+            self.pipes.stdin = None;
+        }
+        Ok(())
+    }
+
+    /// Reads body bytes from the client, never more than the body still
+    /// holds: what follows is the next request.
+    fn read_client(&mut self) -> Result<(), End> {
+        let max = usize::try_from(self.body_left).unwrap_or(usize::MAX);
+        match self.conn.fill_now(max) {
+            Ok(0) => Err(End::ClientGone("client closed the connection mid-body")),
+            Ok(n) => {
+                self.body_left -= n as u64;
+                self.body_buffered += n;
+                self.last_client = Instant::now();
+                self.pump_body()
+            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(()),
+            Err(e) => Err(End::ClientGone(e.desc())),
+        }
+    }
+
+    fn read_stdout(&mut self) -> Result<(), End> {
+        match self.pipes.stdout.read(&mut self.scratch) {
+            Ok(0) => self.end_stdout(),
+            Ok(n) => {
+                match self.output.feed(&self.scratch[..n], &mut self.out) {
+                    Ok(Fed::Continue) => {}
+                    Ok(Fed::Redirect(target)) => self.redirect = Some(target),
+                    Err(fault) => return Err(End::Fault(fault)),
+                }
+                self.flush()
+            }
+            Err(e) if is_retry(&e) => Ok(()),
+            Err(_) => self.end_stdout(),
+        }
+    }
+
+    /// The script's output is over: finish the response.
+    fn end_stdout(&mut self) -> Result<(), End> {
+        self.stdout_open = false;
+        self.output.end(&mut self.out).map_err(End::Fault)?;
+        self.flush()
+    }
+
+    /// Sends what the socket takes now of the pending response bytes.
+    fn flush(&mut self) -> Result<(), End> {
+        while self.sent < self.out.len() {
+            match self.conn.send_now(&self.out[self.sent..]) {
+                Ok(n) => {
+                    self.sent += n;
+                    self.last_client = Instant::now();
+                }
+                Err(Errno::EAGAIN) => return Ok(()),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(End::ClientGone(e.desc())),
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        Ok(())
+    }
+
+    /// Logs what stderr holds now; notes its end.
+    fn read_stderr(&mut self) {
+        while self.stderr_open {
+            match self.pipes.stderr.read(&mut self.scratch) {
+                Ok(0) => self.stderr_open = false,
+                Ok(n) => self.stderr.push(&self.scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => self.stderr_open = false,
+            }
+        }
+    }
+
+    /// Waits until the script has exited or `deadline` passes, logging
+    /// its stderr meanwhile; true if it exited. Drops the pipes that
+    /// are left, so a lingering process that writes gets EPIPE.
+    pub fn settle(&mut self, script: &Script, deadline: Instant) -> bool {
+        self.pipes.stdin = None;
+        let exited = loop {
+            if self.exited_at.is_some() {
+                break true;
+            }
+            let Some(exit_fd) = script.exit_fd() else {
+                break false;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            let mut fds = vec![PollFd::new(exit_fd, PollFlags::POLLIN)];
+            if self.stderr_open {
+                fds.push(PollFd::new(self.pipes.stderr.as_fd(), PollFlags::POLLIN));
+            }
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            if let Err(e) = poll(&mut fds, timeout) {
+                if e != Errno::EINTR {
+                    break false;
+                }
+            }
+            let exit = fds[0].revents().is_some_and(|r| !r.is_empty());
+            drop(fds);
+            self.read_stderr();
+            if exit {
+                self.exited_at = Some(Instant::now());
+            }
+        };
+        self.read_stderr();
+        self.stderr.flush();
+        exited
+    }
+}
+
+/// Adds a descriptor to a `poll` set; returns its slot.
+fn add<'f>(fds: &mut Vec<PollFd<'f>>, fd: BorrowedFd<'f>, events: PollFlags) -> Option<usize> {
+    fds.push(PollFd::new(fd, events));
+    Some(fds.len() - 1)
+}
+
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}

@@ -1,0 +1,140 @@
+//! Calendar time from the system clock, in the two forms rcgi writes: the
+//! HTTP `Date` header (RFC 9110 IMF-fixdate) and the access log's Common
+//! Log Format timestamp. Both are in UTC and cached for the current second.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// A moment broken into calendar fields (UTC).
+struct Civil {
+    year: i64,
+    month: usize, // 1..=12
+    day: u32,
+    hour: u64,
+    minute: u64,
+    second: u64,
+    weekday: usize, // index into DAYS (0 = Thursday, as 1970-01-01 was)
+}
+
+fn civil(unix: u64) -> Civil {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Days since 1970-01-01 to a proleptic Gregorian date, counting in
+    // 400-year eras that start on March 1st (so leap days come last).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil {
+        year,
+        month,
+        day,
+        hour: secs / 3600,
+        minute: secs / 60 % 60,
+        second: secs % 60,
+        weekday: (days.rem_euclid(7)) as usize,
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`
+fn http_date(unix: u64) -> String {
+    let c = civil(unix);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[c.weekday],
+        c.day,
+        MONTHS[c.month - 1],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
+/// `10/Oct/2000:13:55:36 +0000`
+fn log_date(unix: u64) -> String {
+    let c = civil(unix);
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
+        c.day,
+        MONTHS[c.month - 1],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
+    )
+}
+
+thread_local! {
+    static CACHE: RefCell<(u64, String, String)> = const { RefCell::new((u64::MAX, String::new(), String::new())) };
+}
+
+/// Calls `f` with the current second's (HTTP date, log date).
+fn with_now<R>(f: impl FnOnce(&str, &str) -> R) -> R {
+    let now = now_secs();
+    CACHE.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if cache.0 != now {
+            *cache = (now, http_date(now), log_date(now));
+        }
+        f(&cache.1, &cache.2)
+    })
+}
+
+/// Appends the current HTTP-date to `out`.
+pub fn push_http_date(out: &mut Vec<u8>) {
+    with_now(|http, _| out.extend_from_slice(http.as_bytes()));
+}
+
+/// The current time as the access log writes it.
+pub fn log_now() -> String {
+    with_now(|_, log| log.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(http_date(4_107_542_400), "Mon, 01 Mar 2100 00:00:00 GMT");
+        assert_eq!(log_date(971_186_136), "10/Oct/2000:13:55:36 +0000");
+    }
+
+    #[test]
+    fn every_day_for_three_centuries_follows_the_last() {
+        let mut prev = civil(0);
+        for day in 1..(300 * 366) {
+            let c = civil(day * 86_400);
+            assert_eq!(c.weekday, (prev.weekday + 1) % 7);
+            if c.day == 1 {
+                assert!(c.month == prev.month % 12 + 1, "{day}");
+            } else {
+                assert_eq!(
+                    (c.day, c.month, c.year),
+                    (prev.day + 1, prev.month, prev.year)
+                );
+            }
+            prev = c;
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! One client connection: the socket and a read buffer holding what was
+//! received but not used yet, so that body bytes that arrive with a head,
+//! or a pipelined request that arrives with a body, are never lost.
+//!
+//! Reads and writes are blocking with timeouts, except the `*_now`
+//! variants, which never wait (for the exchange's `poll` loop).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{MsgFlags, recv, send};
+
+pub struct Conn {
+    stream: TcpStream,
+    /// Our address (the one the client connected to).
+    pub local: SocketAddr,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Fixed size; `buf[start..end]` is received but unused.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    read_timeout: Option<Duration>,
+}
+
+/// How long a closing connection keeps reading what the client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+/// How much it reads at most while lingering.
+const LINGER_BYTES: usize = 1 << 20;
+
+impl Conn {
+    /// Wraps an accepted socket; `capacity` bounds what one `fill` can hold,
+    /// and so the size of a request head.
+    pub fn new(stream: TcpStream, capacity: usize) -> io::Result<Conn> {
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            local: unmap(stream.local_addr()?),
+            peer: unmap(stream.peer_addr()?),
+            stream,
+            buf: vec![0; capacity],
+            start: 0,
+            end: 0,
+            read_timeout: None,
+        })
+    }
+
+    /// Received bytes not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks the first `n` buffered bytes as used.
+    pub fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.start);
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// True when the buffer holds as much as it can.
+    pub fn is_full(&self) -> bool {
+        self.end - self.start == self.buf.len()
+    }
+
+    /// Where up to `max` more bytes can go after the buffered ones.
+    fn room(&mut self, max: usize) -> std::ops::Range<usize> {
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let len = (self.buf.len() - self.end).min(max);
+        self.end..self.end + len
+    }
+
+    /// Waits for more bytes, at most `max`, until `timeout` passes.
+    /// Returns 0 at the end of the stream; a timeout is an error of kind
+    /// `WouldBlock` or `TimedOut`.
+    pub fn fill(&mut self, max: usize, timeout: Duration) -> io::Result<usize> {
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
+        if self.read_timeout != timeout {
+            self.stream.set_read_timeout(timeout)?;
+            self.read_timeout = timeout;
+        }
+        let room = self.room(max);
+        if room.is_empty() {
+            return Err(io::Error::other("read buffer full"));
+        }
+        loop {
+            match (&self.stream).read(&mut self.buf[room.clone()]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                // A signal (shutdown) interrupts reads that have a timeout.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads what has arrived, at most `max` bytes, without waiting.
+    pub fn fill_now(&mut self, max: usize) -> nix::Result<usize> {
+        let fd = self.stream.as_raw_fd();
+        let room = self.room(max);
+        if room.is_empty() {
+            return Ok(0);
+        }
+        let n = recv(fd, &mut self.buf[room], MsgFlags::MSG_DONTWAIT)?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Sends what the socket takes now, without waiting.
+    pub fn send_now(&self, data: &[u8]) -> nix::Result<usize> {
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        send(self.stream.as_raw_fd(), data, flags)
+    }
+
+    /// Sends all of `data`, waiting at most `timeout` for each step.
+    pub fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
+        self.stream.set_write_timeout(Some(timeout))?;
+        (&self.stream).write_all(data)
+    }
+
+    /// True when the client has closed its side and sent nothing more that
+    /// is still unread: it cannot be waiting for an answer. A client that
+    /// half-closes after sending pipelined requests is still reading.
+    pub fn client_closed(&self) -> bool {
+        let mut probe = [0u8; 1];
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        match recv(self.stream.as_raw_fd(), &mut probe, flags) {
+            Ok(0) => self.buffered().is_empty(),
+            Ok(_) => false,
+            Err(nix::errno::Errno::EAGAIN) => false,
+            Err(_) => true,
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Ends the connection without losing a response in flight: stop
+    /// sending, then read and drop what the client still sends for a short
+    /// while, so that its unread bytes do not make the kernel reset the
+    /// connection before the client has read our last response.
+    pub fn close(mut self) {
+        if self.stream.shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + LINGER;
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.start = 0;
+            self.end = 0;
+            match self.fill(usize::MAX, left) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+}
+
+/// An IPv4 client on a dual-stack socket is shown as IPv4, as the CGI
+/// variables and the log expect.
+fn unmap(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}

@@ -8,6 +8,7 @@ use clap::Parser;
 use rcgi::cli::{Args, Config};
 
 fn main() -> ExitCode {
+    rcgi::cgi::process::seal_inherited_fds();
     let args = Args::parse();
     let config = match Config::from_args(args) {
         Ok(config) => config,

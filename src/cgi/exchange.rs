@@ -26,9 +26,6 @@ use super::process::{Pipes, Script};
 use super::stderr::StderrLog;
 use crate::http::conn::Conn;
 
-/// The peer shut down its side (`poll` flag that nix does not name).
-const POLLRDHUP: PollFlags = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
-
 /// Most response bytes held for a slow client; past it the script's
 /// stdout is left unread, so the script waits.
 const OUT_HIGH: usize = 256 * 1024;
@@ -72,7 +69,8 @@ pub struct Exchange<'a> {
     deadline: Instant,
     idle: Duration,
     last_client: Instant,
-    /// Watching for the client's end of stream (while no body is read).
+    /// Watching the client for end of stream while no body is read from
+    /// it (until pipelined requests arrive, which show it is still there).
     watch_hangup: bool,
     exited_at: Option<Instant>,
     scratch: Vec<u8>,
@@ -198,7 +196,7 @@ impl<'a> Exchange<'a> {
             client |= PollFlags::POLLOUT;
         }
         if self.body_left == 0 && self.watch_hangup {
-            client |= POLLRDHUP;
+            client |= PollFlags::POLLIN;
         }
         let mut fds = vec![PollFd::new(self.conn.fd(), client)];
         let mut slots = Slots::default();
@@ -261,7 +259,7 @@ impl<'a> Exchange<'a> {
         } else if events.intersects(gone) {
             return Err(End::ClientGone("connection reset"));
         }
-        if events.contains(POLLRDHUP) && self.body_left == 0 {
+        if events.contains(PollFlags::POLLIN) && self.body_left == 0 {
             if self.conn.client_closed() {
                 return Err(End::ClientGone("client closed the connection"));
             }

@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -214,6 +214,32 @@ fn unlist(pid: i32) {
     let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(i) = running.iter().position(|&p| p == pid) {
         running.swap_remove(i);
+    }
+}
+
+/// Marks every descriptor rcgi inherited above 2 close-on-exec, so that
+/// none reaches a script (everything rcgi opens itself already is). Call
+/// at start, before other threads exist.
+pub fn seal_inherited_fds() {
+    let Ok(mut dir) = nix::dir::Dir::open(
+        "/proc/self/fd",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) else {
+        return;
+    };
+    let own = dir.as_fd().as_raw_fd();
+    let fds: Vec<i32> = dir
+        .iter()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().ok()?.parse().ok())
+        .filter(|&fd| fd > 2 && fd != own)
+        .collect();
+    for fd in fds {
+        // SAFETY: `fd` is open (just listed, and not the listing's own
+        // descriptor), and no other thread exists yet to close it.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let _ = fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
     }
 }
 

@@ -1,0 +1,176 @@
+//! The command line and the process: options, errors at start, the
+//! listening line, and a clean stop on SIGINT or SIGTERM.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Root, is_dead, wait_until};
+use nix::sys::signal::Signal;
+
+fn rcgi(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rcgi"))
+        .args(args)
+        .output()
+        .expect("run rcgi")
+}
+
+#[test]
+fn help_names_every_option_and_version_prints_it() {
+    let out = rcgi(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for option in [
+        "--root",
+        "--port",
+        "--bind",
+        "--prefix",
+        "--env",
+        "--pass-env",
+        "--pass-auth",
+        "--help",
+        "--version",
+    ] {
+        assert!(help.contains(option), "--help lacks {option}");
+    }
+    let out = rcgi(&["--version"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("rcgi {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_bad_root_is_a_one_line_error_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    fs::write(&file, "x").unwrap();
+    for root in [dir.path().join("missing"), file] {
+        let out = rcgi(&["--root", root.to_str().unwrap(), "--port", "0"]);
+        assert_eq!(out.status.code(), Some(2), "{root:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("rcgi: --root "), "{err}");
+    }
+    let out = rcgi(&["--port", "0"]);
+    assert_eq!(out.status.code(), Some(2), "--root is required");
+    let out = rcgi(&["--root", ".", "--prefix", "no-slash"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_busy_port_is_an_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = rcgi(&["--root", dir.path().to_str().unwrap(), "--port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("cannot listen on 127.0.0.1:")
+    );
+}
+
+#[test]
+fn the_listening_line_names_the_real_address_prefix_and_root() {
+    let root = Root::new();
+    let server = root.start(&[]);
+    let line = server.wait_stderr("rcgi listening on");
+    assert_eq!(
+        line,
+        format!(
+            "rcgi listening on http://{}/cgi-bin/ (root {})",
+            server.addr,
+            root.path().display()
+        )
+    );
+    assert_ne!(server.addr.port(), 0);
+    let top = root.start(&["--prefix", "/"]);
+    assert!(
+        top.wait_stderr("rcgi listening on")
+            .contains(&format!("http://{}/ (root", top.addr))
+    );
+}
+
+#[test]
+fn sigterm_lets_a_running_request_finish_then_exits_0() {
+    let root = Root::new();
+    let fifo = root.dir.path().join("gate");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    root.script(
+        "wait.sh",
+        "#!/bin/sh\nread x < ./gate\nprintf 'Content-Type: text/plain\\n\\nfinished\\n'\n",
+    );
+    let server = root.start(&[]);
+    let pid = server.pid() as i32;
+    let mut client = server.connect();
+    client.send(b"GET /cgi-bin/wait.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_until("the script to run", || {
+        (!common::children_of(server.pid()).is_empty()).then_some(())
+    });
+    common::signal(pid, Signal::SIGTERM);
+    server.wait_stderr("stopping: 1 requests running");
+    // New connections are no longer accepted.
+    wait_until("the listener to close", || {
+        std::net::TcpStream::connect(server.addr)
+            .is_err()
+            .then_some(())
+    });
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .unwrap()
+        .write_all(b"go\n")
+        .unwrap();
+    let r = client.response();
+    assert_eq!(r.text(), "finished\n");
+    let status = server.stop();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigint_past_the_grace_period_stops_the_scripts() {
+    let root = Root::new();
+    root.script(
+        "forever.sh",
+        "#!/bin/sh\nsleep 600 &\necho $! > child.pid\nwait\n",
+    );
+    let server = root.start(&[]);
+    let mut client = server.connect();
+    client.send(b"GET /cgi-bin/forever.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    let child: u32 = wait_until("child pid", || {
+        fs::read_to_string(root.dir.path().join("child.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    });
+    let started = Instant::now();
+    common::signal(server.pid() as i32, Signal::SIGINT);
+    let status = server.stop();
+    assert_eq!(status.code(), Some(0));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(9),
+        "waited the grace period: {took:?}"
+    );
+    wait_until("the script's child to be killed", || {
+        is_dead(child).then_some(())
+    });
+    let r = client.try_response(false);
+    assert!(
+        r.map_or(true, |r| r.status == 504 || r.status == 502),
+        "the request ended"
+    );
+}

@@ -237,3 +237,49 @@ fn the_access_log_has_one_clf_line_per_request_with_its_duration() {
     assert!(missing.contains("\" 404 "), "{missing}");
     assert_eq!(server.access_log().len(), 2);
 }
+
+#[test]
+fn oversized_and_unexpected_requests_get_their_status() {
+    let root = Root::new();
+    root.script("hello.sh", HELLO);
+    let server = root.start(&[]);
+    let long_target = format!(
+        "GET /cgi-bin/hello.sh?{} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "q".repeat(9000)
+    );
+    let many_fields: String = (0..101).map(|i| format!("X-F{i}: v\r\n")).collect();
+    let big_field = format!("X-Big: {}\r\n", "b".repeat(70_000));
+    let cases: Vec<(String, u16)> = vec![
+        (long_target, 414),
+        (format!("GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n{many_fields}\r\n"), 431),
+        (format!("GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n{big_field}\r\n"), 431),
+        ("PUT /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nExpect: tea\r\nContent-Length: 1\r\n\r\nx".into(), 417),
+        ("POST /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000000\r\n\r\n".into(), 413),
+    ];
+    for (raw, status) in cases {
+        let mut client = server.connect();
+        // The server may answer and close before reading all of it.
+        let _ = std::io::Write::write_all(&mut client.writer, raw.as_bytes());
+        let r = client.response();
+        assert_eq!(r.status, status, "{}: {}", &raw[..40], r.text());
+    }
+    // Fine requests still work.
+    assert_eq!(server.get("/cgi-bin/hello.sh").status, 200);
+}
+
+#[test]
+fn a_head_that_trickles_in_too_slowly_gets_408() {
+    let root = Root::new();
+    root.script("hello.sh", HELLO);
+    let server = root.start(&[]);
+    let mut client = server.connect();
+    let started = std::time::Instant::now();
+    client.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n");
+    let r = client.response();
+    assert_eq!(r.status, 408);
+    assert!(started.elapsed() >= Duration::from_secs(9));
+    assert!(client.is_closed());
+    // An idle keep-alive connection is closed without a response.
+    let mut idle = server.connect();
+    assert!(idle.is_closed());
+}

@@ -371,41 +371,40 @@ impl<'a> Exchange<'a> {
     }
 
     /// Waits until the script has exited or `deadline` passes, logging
-    /// its stderr meanwhile; true if it exited. Drops the pipes that
-    /// are left, so a lingering process that writes gets EPIPE.
+    /// its stderr meanwhile; true if it exited. (Without a pidfd, a
+    /// script counts as exited once its stderr ends.)
     pub fn settle(&mut self, script: &Script, deadline: Instant) -> bool {
         self.pipes.stdin = None;
-        let exited = loop {
-            if self.exited_at.is_some() {
-                break true;
-            }
-            let Some(exit_fd) = script.exit_fd() else {
-                break false;
-            };
+        while self.exited_at.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break false;
+                break;
             }
-            let mut fds = vec![PollFd::new(exit_fd, PollFlags::POLLIN)];
+            let mut fds = Vec::with_capacity(2);
+            let exit = script
+                .exit_fd()
+                .and_then(|fd| add(&mut fds, fd, PollFlags::POLLIN));
             if self.stderr_open {
-                fds.push(PollFd::new(self.pipes.stderr.as_fd(), PollFlags::POLLIN));
+                add(&mut fds, self.pipes.stderr.as_fd(), PollFlags::POLLIN);
+            }
+            if fds.is_empty() {
+                self.exited_at = Some(Instant::now());
+                break;
             }
             let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-            if let Err(e) = poll(&mut fds, timeout) {
-                if e != Errno::EINTR {
-                    break false;
-                }
+            if poll(&mut fds, timeout).is_err_and(|e| e != Errno::EINTR) {
+                break;
             }
-            let exit = fds[0].revents().is_some_and(|r| !r.is_empty());
+            let exited = exit.is_some_and(|i| fds[i].any().unwrap_or(true));
             drop(fds);
             self.read_stderr();
-            if exit {
+            if exited {
                 self.exited_at = Some(Instant::now());
             }
-        };
+        }
         self.read_stderr();
         self.stderr.flush();
-        exited
+        self.exited_at.is_some()
     }
 }
 

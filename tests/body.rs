@@ -53,6 +53,9 @@ fn bodies_of_every_size_come_back_byte_exact() {
         assert_eq!(r.body.len(), len);
         assert!(r.body == body, "body of {len} bytes changed");
     }
+    // Nothing held a whole body: rcgi's memory stayed far below 100 MiB.
+    let peak = server.peak_rss_kib();
+    assert!(peak < 32 * 1024, "peak RSS {peak} KiB after a 100 MiB echo");
 }
 
 #[test]
@@ -87,6 +90,25 @@ fn a_chunked_body_is_decoded_and_its_length_given() {
     let prefix = format!("{}|unset|", body.len());
     assert!(r.body.starts_with(prefix.as_bytes()));
     assert!(r.body[prefix.len()..] == body[..]);
+}
+
+#[test]
+fn the_spooled_body_leaves_no_file_behind() {
+    let root = Root::new();
+    root.script("echo.sh", ECHO);
+    let tmp = tempfile::tempdir().unwrap();
+    let server = common::Server::start_with_env(
+        &root.path(),
+        &[],
+        &[("TMPDIR", tmp.path().to_str().unwrap())],
+    );
+    let mut client = server.connect();
+    client.send(b"POST /cgi-bin/echo.sh HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nspam\r\n0\r\n\r\n");
+    assert_eq!(client.response().text(), "spam");
+    // A body refused half way leaves nothing either.
+    client.send(b"POST /cgi-bin/echo.sh HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nspam\r\nxx\r\n");
+    assert_eq!(client.response().status, 400);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
 #[test]

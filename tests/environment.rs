@@ -267,3 +267,14 @@ print(extra)
     );
     assert!(r.text().ends_with("[]\n"), "{}", r.text());
 }
+
+#[test]
+fn without_a_path_of_its_own_rcgi_gives_scripts_a_safe_one() {
+    let root = Root::new();
+    root.script("env.pl", DUMP_ENV);
+    let server = Server::start_custom(&root.path(), &[], |cmd| {
+        cmd.env_remove("PATH");
+    });
+    let env = env_of(&server, "GET /cgi-bin/env.pl HTTP/1.0\r\n\r\n");
+    assert_eq!(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
+}

@@ -71,9 +71,16 @@ impl Server {
 
     /// Starts rcgi with `vars` added to its own environment.
     pub fn start_with_env(root: &Path, args: &[&str], vars: &[(&str, &str)]) -> Server {
+        Server::start_custom(root, args, |cmd| {
+            cmd.envs(vars.iter().copied());
+        })
+    }
+
+    /// Starts rcgi after `setup` has had its say on the command.
+    pub fn start_custom(root: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
         let has_bind = args.contains(&"--bind");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rcgi"));
-        cmd.envs(vars.iter().copied());
+        setup(&mut cmd);
         cmd.arg("--root").arg(root).args(["--port", "0"]);
         if !has_bind {
             cmd.args(["--bind", "127.0.0.1"]);
@@ -181,6 +188,16 @@ impl Server {
             .into_iter()
             .filter(|&pid| proc_state(pid) == Some('Z'))
             .collect()
+    }
+
+    /// rcgi's peak resident memory so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
     }
 
     /// rcgi's open descriptors.

@@ -1,12 +1,16 @@
 //! A counting bound on things that run at once (connections, scripts):
-//! a permit is taken before and given back, by drop, after.
+//! a permit is taken before and given back, by drop, after. Those who
+//! wait for a place form a queue that is bounded too.
 
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Gate {
     limit: usize,
-    used: Mutex<usize>,
+    /// Most callers that may wait for a place at once.
+    queue: usize,
+    /// (places taken, callers waiting)
+    state: Mutex<(usize, usize)>,
     freed: Condvar,
 }
 
@@ -16,10 +20,12 @@ pub struct Permit<'a> {
 }
 
 impl Gate {
-    pub fn new(limit: usize) -> Gate {
+    /// A gate of `limit` places where at most `queue` callers wait.
+    pub fn new(limit: usize, queue: usize) -> Gate {
         Gate {
             limit,
-            used: Mutex::new(0),
+            queue,
+            state: Mutex::new((0, 0)),
             freed: Condvar::new(),
         }
     }
@@ -29,22 +35,33 @@ impl Gate {
         self.enter_within(Duration::ZERO)
     }
 
-    /// Takes a place, waiting at most `wait` for one to be freed.
+    /// Takes a place, waiting at most `wait` for one to be freed (if the
+    /// queue has room).
     pub fn enter_within(&self, wait: Duration) -> Option<Permit<'_>> {
         let deadline = Instant::now() + wait;
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        while *used >= self.limit {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.0 >= self.limit {
+            if state.1 >= self.queue || wait.is_zero() {
                 return None;
             }
-            used = self
-                .freed
-                .wait_timeout(used, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            state.1 += 1;
+            while state.0 >= self.limit {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                state = self
+                    .freed
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            state.1 -= 1;
+            if state.0 >= self.limit {
+                return None;
+            }
         }
-        *used += 1;
+        state.0 += 1;
         Some(Permit { gate: self })
     }
 
@@ -56,14 +73,14 @@ impl Gate {
 
     /// Frees a place taken with [`Gate::try_take`].
     pub fn release(&self) {
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        *used = used.saturating_sub(1);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 = state.0.saturating_sub(1);
         self.freed.notify_one();
     }
 
     /// Places taken now.
     pub fn used(&self) -> usize {
-        *self.used.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0
     }
 }
 
@@ -79,7 +96,7 @@ mod tests {
 
     #[test]
     fn bounds_and_frees() {
-        let gate = Gate::new(2);
+        let gate = Gate::new(2, 1);
         let a = gate.try_enter().unwrap();
         let _b = gate.try_enter().unwrap();
         assert!(gate.try_enter().is_none());
@@ -91,12 +108,32 @@ mod tests {
 
     #[test]
     fn a_waiter_gets_the_freed_place() {
-        let gate = std::sync::Arc::new(Gate::new(1));
+        let gate = std::sync::Arc::new(Gate::new(1, 1));
         assert!(gate.try_take());
         let g = gate.clone();
         let waiter = std::thread::spawn(move || g.enter_within(Duration::from_secs(5)).is_some());
         std::thread::sleep(Duration::from_millis(50));
         gate.release();
         assert!(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn the_queue_is_bounded() {
+        let gate = std::sync::Arc::new(Gate::new(1, 1));
+        assert!(gate.try_take());
+        let g = gate.clone();
+        let waiter =
+            std::thread::spawn(move || g.enter_within(Duration::from_millis(300)).is_some());
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        assert!(
+            gate.enter_within(Duration::from_secs(5)).is_none(),
+            "queue full"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "refused at once"
+        );
+        assert!(!waiter.join().unwrap(), "the waiter timed out");
     }
 }

@@ -19,7 +19,7 @@ use crate::route::{self, Route};
 use crate::server::Shared;
 
 /// How long a request waits for a free script slot before 503.
-const SLOT_WAIT: Duration = Duration::from_secs(5);
+const SLOT_WAIT: Duration = Duration::from_secs(2);
 /// Most unread body bytes read and dropped to keep a connection open.
 const DRAIN_MAX: u64 = 256 * 1024;
 

@@ -55,9 +55,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     );
     let stop = crate::shutdown::install().context("cannot install signal handlers")?;
     let shared = Arc::new(Shared {
-        connections: Gate::new(config.limits.max_connections),
-        scripts: Gate::new(config.limits.max_scripts),
-        requests: Gate::new(usize::MAX),
+        connections: Gate::new(config.limits.max_connections, 0),
+        scripts: Gate::new(config.limits.max_scripts, config.limits.max_scripts),
+        requests: Gate::new(usize::MAX, 0),
         config,
         stopping: AtomicBool::new(false),
     });

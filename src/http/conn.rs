@@ -31,15 +31,15 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
 
 impl Conn {
-    /// Wraps an accepted socket; `capacity` bounds what one `fill` can hold,
-    /// and so the size of a request head.
-    pub fn new(stream: TcpStream, capacity: usize) -> io::Result<Conn> {
+    /// Wraps an accepted socket; the buffer holds at least `head` bytes
+    /// (the largest request head) and 64 KiB (for body reads).
+    pub fn new(stream: TcpStream, head: usize) -> io::Result<Conn> {
         stream.set_nodelay(true)?;
         Ok(Conn {
             local: unmap(stream.local_addr()?),
             peer: unmap(stream.peer_addr()?),
             stream,
-            buf: vec![0; capacity],
+            buf: vec![0; head.max(64 * 1024)],
             start: 0,
             end: 0,
             read_timeout: None,

@@ -86,7 +86,7 @@ impl From<HttpError> for ReadError {
 /// (the body, or a pipelined request) in the connection's buffer.
 pub fn read(conn: &mut Conn, limits: &Limits) -> Result<Request, ReadError> {
     let head_len = read_head(conn, limits)?;
-    let parsed = parse(&conn.buffered()[..head_len], limits);
+    let parsed = parse_head(&conn.buffered()[..head_len], limits);
     conn.consume(head_len);
     Ok(parsed?)
 }
@@ -100,7 +100,7 @@ fn read_head(conn: &mut Conn, limits: &Limits) -> Result<usize, ReadError> {
     let mut scanned = 0;
     loop {
         let buf = conn.buffered();
-        if let Some(end) = head_end(buf, scanned) {
+        if let Some(end) = find_head_end(buf, scanned) {
             return Ok(end);
         }
         scanned = buf.len().saturating_sub(2);
@@ -145,7 +145,7 @@ pub fn is_timeout(e: &io::Error) -> bool {
 /// empty line (CRLF or bare LF). Leading empty lines are allowed
 /// (RFC 9112 section 2.2), so an empty line only ends a head after a
 /// request line.
-fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let body_start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
     let from = from.max(body_start);
     let mut i = from;
@@ -172,8 +172,9 @@ fn too_large(buf: &[u8], limits: &Limits) -> HttpError {
     }
 }
 
-/// Parses a complete head.
-fn parse(head: &[u8], limits: &Limits) -> Result<Request, HttpError> {
+/// Parses a complete head (as delimited by [`find_head_end`]): the
+/// request line, the header fields, and what they mean together.
+pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, HttpError> {
     let mut fields = vec![httparse::EMPTY_HEADER; limits.head_fields];
     let mut parsed = httparse::Request::new(&mut fields);
     match parsed.parse(head) {
@@ -393,16 +394,16 @@ mod tests {
     use super::*;
 
     fn parse_str(s: &str) -> Result<Request, HttpError> {
-        parse(s.as_bytes(), &Limits::default())
+        parse_head(s.as_bytes(), &Limits::default())
     }
 
     #[test]
     fn head_end_finds_the_empty_line() {
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\n", 0), Some(18));
-        assert_eq!(head_end(b"GET / HTTP/1.1\n\nbody", 0), Some(16));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
-        assert_eq!(head_end(b"\r\n\r\n", 0), None);
-        assert_eq!(head_end(b"\r\nGET / HTTP/1.0\r\n\r\n", 0), Some(20));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 0), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nbody", 0), Some(16));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
+        assert_eq!(find_head_end(b"\r\n\r\n", 0), None);
+        assert_eq!(find_head_end(b"\r\nGET / HTTP/1.0\r\n\r\n", 0), Some(20));
     }
 
     #[test]

@@ -129,7 +129,8 @@ fn run_with_redirects(
                 idle: cfg.limits.idle_timeout,
             },
         );
-        let drained = drain(page.conn, ran.body_left, cfg.limits.idle_timeout);
+        let drained = ran.outcome.connection_usable()
+            && drain(page.conn, ran.body_left, cfg.limits.idle_timeout);
         page.body_unread = !drained;
         let served = match ran.outcome {
             Outcome::Redirect(target) => {

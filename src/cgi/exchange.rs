@@ -34,6 +34,10 @@ const READ_SIZE: usize = 64 * 1024;
 /// How long a script's stdout may stay open after the script itself has
 /// exited (held by a background process) before the response ends anyway.
 pub const LINGER: Duration = Duration::from_secs(2);
+/// How long to wait, at the end of a script's output, to learn whether it
+/// was killed by a signal (its exit follows the end of its output by
+/// microseconds, unless it closed stdout and went on working).
+const EXIT_WAIT: Duration = Duration::from_millis(50);
 
 /// How the exchange ended.
 #[derive(Debug)]
@@ -47,6 +51,10 @@ pub enum End {
     Fault(Fault),
     /// The script's time ran out.
     Timeout,
+    /// The script was killed by this signal after its response began.
+    Killed(nix::sys::signal::Signal),
+    /// The client stopped sending the request body.
+    BodyStalled,
     /// The client closed or reset the connection, or stopped reading.
     ClientGone(&'static str),
 }
@@ -129,7 +137,7 @@ impl<'a> Exchange<'a> {
                 if !self.stdout_open && self.sent == self.out.len() {
                     break Ok(());
                 }
-                self.check_time()?;
+                self.check_time(script)?;
                 self.step(script)?;
             }
         });
@@ -144,21 +152,26 @@ impl<'a> Exchange<'a> {
 
     /// The deadlines: the script's, the client's idle bound, and the
     /// grace for a stdout held open by a background process.
-    fn check_time(&mut self) -> Result<(), End> {
+    fn check_time(&mut self, script: &Script) -> Result<(), End> {
         let now = Instant::now();
         if now >= self.deadline {
             return Err(End::Timeout);
         }
         if self.waits_on_client() && now >= self.last_client + self.idle {
-            return Err(End::ClientGone("client stalled"));
+            return Err(if self.wants_body() {
+                End::BodyStalled
+            } else {
+                End::ClientGone("client stopped reading")
+            });
         }
         if let Some(exited) = self.exited_at {
             if self.stdout_open && now >= exited + LINGER {
                 crate::log::error(format_args!(
-                    "{}: exited, but a background process holds its stdout open; response ended",
-                    self.stderr.name
+                    "{}: exited, but background processes {:?} hold its stdout open; response ended without them",
+                    self.stderr.name,
+                    script.group_members()
                 ));
-                self.end_stdout()?;
+                self.end_stdout(script)?;
             }
         }
         Ok(())
@@ -247,7 +260,7 @@ impl<'a> Exchange<'a> {
         }
         self.client_events(client)?;
         if !stdout.is_empty() {
-            self.read_stdout()?;
+            self.read_stdout(script)?;
         }
         Ok(())
     }
@@ -316,9 +329,9 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    fn read_stdout(&mut self) -> Result<(), End> {
+    fn read_stdout(&mut self, script: &Script) -> Result<(), End> {
         match self.pipes.stdout.read(&mut self.scratch) {
-            Ok(0) => self.end_stdout(),
+            Ok(0) => self.end_stdout(script),
             Ok(n) => {
                 match self.output.feed(&self.scratch[..n], &mut self.out) {
                     Ok(Fed::Continue) => {}
@@ -328,13 +341,20 @@ impl<'a> Exchange<'a> {
                 self.flush()
             }
             Err(e) if is_retry(&e) => Ok(()),
-            Err(_) => self.end_stdout(),
+            Err(_) => self.end_stdout(script),
         }
     }
 
-    /// The script's output is over: finish the response.
-    fn end_stdout(&mut self) -> Result<(), End> {
+    /// The script's output is over: finish the response, unless the
+    /// script was killed by a signal, which leaves its body unfinished: then
+    /// the response is cut, so the client can tell.
+    fn end_stdout(&mut self, script: &Script) -> Result<(), End> {
         self.stdout_open = false;
+        if self.output.started() && !self.output.discarding() {
+            if let Some(signal) = script.killed_by(Instant::now() + EXIT_WAIT) {
+                return Err(End::Killed(signal));
+            }
+        }
         self.output.end(&mut self.out).map_err(End::Fault)?;
         self.flush()
     }

@@ -2,11 +2,12 @@
 //! or CRLF up to an empty line. Field names are case-insensitive; the CGI
 //! fields `Status`, `Location` and `Content-Type` may appear once each
 //! (an empty value counts as absent). `Content-Length` is kept to frame
-//! the body; `Connection`, `Keep-Alive`, `Transfer-Encoding`, `TE` and
-//! `Upgrade` are about rcgi's connection, not the script's, and are
-//! dropped. Anything that would not be valid HTTP on the wire (a name
-//! that is not a token, a control character or bare CR in a value, a
-//! continuation line, a bad Status) makes the whole block invalid.
+//! the body; `Connection`, `Keep-Alive`, `TE` and `Upgrade` are about
+//! rcgi's connection, not the script's, and are dropped. Anything that
+//! would not be valid HTTP on the wire (a name that is not a token, a
+//! control character or bare CR in a value, a continuation line, a bad
+//! Status) makes the whole block invalid, and so does `Transfer-Encoding`:
+//! a script that frames its own body would have it framed twice.
 
 use crate::http::request::parse_length;
 
@@ -108,6 +109,12 @@ pub fn parse(block: &[u8]) -> Result<ScriptHead, Invalid> {
                 }
                 head.content_length = Some(n);
             }
+            "transfer-encoding" => {
+                return Err(invalid(format!(
+                    "Transfer-Encoding {} (rcgi frames the body; a script must not)",
+                    shown(value)
+                )));
+            }
             _ if HOP_BY_HOP.contains(&lower.as_str()) => {}
             _ => head.fields.push((name.to_string(), value.to_vec())),
         }
@@ -202,7 +209,7 @@ mod tests {
 
     #[test]
     fn parses_cgi_and_other_fields() {
-        let h = head("Status: 404 Nothing Here\r\nContent-type: text/plain\nX-A:  1 \nContent-Length: 5\nConnection: close\nTransfer-Encoding: chunked\n").unwrap();
+        let h = head("Status: 404 Nothing Here\r\nContent-type: text/plain\nX-A:  1 \nContent-Length: 5\nConnection: close\nUpgrade: h2c\n").unwrap();
         assert_eq!(h.status, Some((404, "Nothing Here".into())));
         assert_eq!(h.content_length, Some(5));
         assert_eq!(
@@ -243,6 +250,7 @@ mod tests {
             "X-A: a\rb\n",
             "X-A: a\x01b\n",
             "X-A: a\x7fb\n",
+            "Transfer-Encoding: chunked\n",
         ] {
             assert!(head(block).is_err(), "{block:?}");
         }

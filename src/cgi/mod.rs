@@ -10,9 +10,9 @@ pub mod exchange;
 pub mod headers;
 pub mod output;
 pub mod process;
+pub mod start_failure;
 pub mod stderr;
 
-use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,20 @@ pub enum Outcome {
     Gone { status: u16, bytes: u64 },
 }
 
+impl Outcome {
+    /// Whether the connection may carry another request (once any body
+    /// left unread is drained): not after a cut response, a lost client
+    /// or a stalled body.
+    pub fn connection_usable(&self) -> bool {
+        match self {
+            Outcome::Sent { close, .. } => !close,
+            Outcome::Redirect(_) => true,
+            Outcome::Failed { status, .. } => *status != 408,
+            Outcome::Cut { .. } | Outcome::Gone { .. } => false,
+        }
+    }
+}
+
 /// The outcome, and how many body bytes are still unread on the wire.
 pub struct Ran {
     pub outcome: Outcome,
@@ -71,14 +85,18 @@ pub fn run(conn: &mut Conn, job: Job) -> Ran {
     let (mut script, pipes) = match process::spawn(job.program, job.dir, job.env, &job.input) {
         Ok(started) => started,
         Err(e) => {
-            let (status, short) = spawn_failure(&e);
+            let why = start_failure::explain(job.program, &e);
             crate::log::error(format_args!(
-                "{}: cannot start {}: {e}",
+                "{}: cannot start {}: {}",
                 crate::log::Escaped(job.name),
-                job.program.display()
+                job.program.display(),
+                why.detail
             ));
             return Ran {
-                outcome: Outcome::Failed { status, short },
+                outcome: Outcome::Failed {
+                    status: why.status,
+                    short: why.short,
+                },
                 body_left: job.body,
             };
         }
@@ -149,6 +167,34 @@ pub fn run(conn: &mut Conn, job: Job) -> Ran {
                 bytes: out.body_bytes,
             }
         }
+        End::Killed(signal) => {
+            crate::log::error(format_args!(
+                "{name}: killed by {} mid-response; response cut; {ended}",
+                signal.as_str()
+            ));
+            Outcome::Cut {
+                status: out.status,
+                bytes: out.body_bytes,
+            }
+        }
+        End::BodyStalled if !out.started() => {
+            crate::log::error(format_args!(
+                "{name}: request body stalled; script stopped: {ended}"
+            ));
+            Outcome::Failed {
+                status: 408,
+                short: "request body not received in time",
+            }
+        }
+        End::BodyStalled => {
+            crate::log::error(format_args!(
+                "{name}: request body stalled mid-response; response cut; {ended}"
+            ));
+            Outcome::Cut {
+                status: out.status,
+                bytes: out.body_bytes,
+            }
+        }
         End::ClientGone(why) => {
             crate::log::error(format_args!("{name}: {why}; script stopped: {ended}"));
             Outcome::Gone {
@@ -160,19 +206,5 @@ pub fn run(conn: &mut Conn, job: Job) -> Ran {
     Ran {
         outcome,
         body_left: ex.body_left,
-    }
-}
-
-/// The status and page text for a script that could not be started.
-fn spawn_failure(e: &io::Error) -> (u16, &'static str) {
-    match e.raw_os_error() {
-        Some(nix::libc::EACCES) | Some(nix::libc::EPERM) => (403, "script is not executable"),
-        Some(nix::libc::ENOENT) => (502, "script interpreter not found"),
-        Some(nix::libc::ENOEXEC) => (502, "script is not in an executable format"),
-        Some(nix::libc::EAGAIN)
-        | Some(nix::libc::ENOMEM)
-        | Some(nix::libc::EMFILE)
-        | Some(nix::libc::ENFILE) => (503, "server too busy to start the script"),
-        _ => (502, "script could not be started"),
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
 use super::env::Env;
@@ -173,6 +174,34 @@ impl Script {
         }
     }
 
+    /// The signal that killed the script, if it has ended by `deadline`
+    /// and that is how; it is not reaped.
+    pub fn killed_by(&self, deadline: Instant) -> Option<Signal> {
+        if !self.exited_by(deadline) {
+            return None;
+        }
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::Pid(pid), flags) {
+            Ok(WaitStatus::Signaled(_, signal, _)) => Some(signal),
+            _ => None,
+        }
+    }
+
+    /// The processes left in the script's process group (its background
+    /// children), from /proc.
+    pub fn group_members(&self) -> Vec<u32> {
+        let group = self.child.id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| pid != group && process_group(pid) == Some(group))
+            .collect()
+    }
+
     /// Stops the script: SIGTERM to its group, then after `grace`
     /// SIGKILL to whatever is left of it; then reaps it.
     pub fn stop(&mut self, grace: Duration) -> ExitStatus {
@@ -208,6 +237,14 @@ impl Drop for Script {
             self.reap();
         }
     }
+}
+
+/// The process group of `pid`, from /proc/PID/stat (the fifth field; the
+/// command name before it may hold spaces and parentheses).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(") ")?.1;
+    after_name.split(' ').nth(2)?.parse().ok()
 }
 
 fn unlist(pid: i32) {

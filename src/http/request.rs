@@ -523,3 +523,27 @@ mod tests {
         assert_eq!(e.status, 417);
     }
 }
+
+#[cfg(test)]
+mod smuggling {
+    use super::*;
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        for head in [
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            "GET / HTTP/1.1\rHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n Content-Length: 5\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length:\t5\x00\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        ] {
+            let r = parse_head(head.as_bytes(), &Limits::default());
+            assert_eq!(r.map(|_| ()).unwrap_err().status, 400, "{head:?}");
+        }
+    }
+}

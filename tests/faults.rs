@@ -1,0 +1,145 @@
+//! Scripts that misbehave as processes: background children that keep
+//! stdout open, death by a signal mid-body, programs that cannot start,
+//! and a server that runs out of descriptors.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Root, Server, wait_until};
+
+#[test]
+fn a_background_child_holding_stdout_does_not_hang_the_request() {
+    let root = Root::new();
+    root.script(
+        "daemon.sh",
+        "#!/bin/sh\nsleep 30 &\necho $! > bg.pid\nprintf 'Content-Type: text/plain\\n\\nmain part\\n'\n",
+    );
+    let server = root.start(&[]);
+    let started = Instant::now();
+    let mut client = server.connect();
+    client.send(b"GET /cgi-bin/daemon.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = client.response();
+    assert_eq!(r.text(), "main part\n");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    let bg: u32 = std::fs::read_to_string(root.dir.path().join("bg.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let line = server.wait_stderr("hold its stdout open");
+    assert!(
+        line.contains(&bg.to_string()),
+        "the lingering pid is named: {line}"
+    );
+    // The connection goes on.
+    client.send(b"GET /cgi-bin/daemon.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(client.response().text(), "main part\n");
+    common::signal(bg as i32, nix::sys::signal::Signal::SIGKILL);
+}
+
+#[test]
+fn a_script_killed_mid_body_gets_its_response_cut() {
+    let root = Root::new();
+    root.script(
+        "crash.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npartial\\n'\nkill -SEGV $$\n",
+    );
+    root.script(
+        "exit3.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\ncomplete\\n'\nexit 3\n",
+    );
+    let server = root.start(&[]);
+    let mut client = server.connect();
+    client.send(b"GET /cgi-bin/crash.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.read_head(false).unwrap();
+    assert_eq!(client.read_chunk().unwrap().unwrap(), b"partial\n");
+    assert!(client.read_chunk().is_err(), "no last chunk after a crash");
+    let line = server.wait_stderr("killed by SIGSEGV mid-response");
+    assert!(line.starts_with("rcgi: /cgi-bin/crash.sh["), "{line}");
+    // A non-zero exit is no crash: the response is complete.
+    let r = server.get("/cgi-bin/exit3.sh");
+    assert_eq!((r.status, r.text().as_str()), (200, "complete\n"));
+    server.wait_stderr("exit 3 after");
+}
+
+#[test]
+fn scripts_that_cannot_start_are_502_with_their_cause_logged() {
+    let root = Root::new();
+    root.script("badinterp.pl", "#!/opt/no/such/perl\nprint 1;\n");
+    root.script(
+        "crlf.sh",
+        "#!/bin/sh\r\necho 'Content-Type: text/plain'\r\necho\r\n",
+    );
+    root.script("noformat", "just some text, no #! line\n");
+    let server = root.start(&[]);
+    let cases = [
+        (
+            "badinterp.pl",
+            "script interpreter not found",
+            "/opt/no/such/perl, does not exist",
+        ),
+        (
+            "crlf.sh",
+            "script interpreter not found",
+            "Windows (CRLF) line endings",
+        ),
+        (
+            "noformat",
+            "script is not in an executable format",
+            "no #! line",
+        ),
+    ];
+    for (name, short, cause) in cases {
+        let r = server.get(&format!("/cgi-bin/{name}"));
+        assert_eq!(r.status, 502, "{name}");
+        assert!(r.text().contains(short), "{name}: {}", r.text());
+        let line = server.wait_stderr(&format!("/cgi-bin/{name}: cannot start"));
+        assert!(line.contains(cause), "{name}: {line}");
+    }
+}
+
+#[test]
+fn out_of_descriptors_rcgi_backs_off_and_recovers() {
+    let root = Root::new();
+    root.script(
+        "hello.sh",
+        "#!/bin/sh\nprintf 'Content-Length: 2\\n\\nok'\n",
+    );
+    let path = root.path();
+    let server = Server::start_custom(&path, &[], |cmd| {
+        // Run rcgi under a shell that lowers its descriptor limit.
+        let rcgi = cmd.get_program().to_owned();
+        *cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
+            .arg(rcgi);
+    });
+    assert_eq!(server.get("/cgi-bin/hello.sh").status, 200);
+    // Hold enough connections to use up every descriptor.
+    let hogs: Vec<std::net::TcpStream> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(server.addr).ok())
+        .collect();
+    server.wait_stderr("pausing");
+    let cpu_before = cpu_ticks(server.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = cpu_ticks(server.pid()) - cpu_before;
+    assert!(
+        spent < 50,
+        "rcgi spun while out of descriptors: {spent} ticks in 2 s"
+    );
+    drop(hogs);
+    wait_until("serving again", || {
+        let mut c = server.connect();
+        c.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        c.try_response(false).ok().filter(|r| r.status == 200)
+    });
+}
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}

@@ -1,0 +1,319 @@
+//! Every bound, set small with its flag: sizes (431, 414, 413, 502),
+//! times (408, idle close, 504 or a cut response), and how many scripts
+//! and connections run at once (503).
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Root, is_dead, wait_until};
+
+const HELLO: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhello\\n'\n";
+
+fn mkfifo(path: &std::path::Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+fn open_gate(path: &std::path::Path) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all(b"go\n")
+        .unwrap();
+}
+
+#[test]
+fn request_head_bounds() {
+    let root = Root::new();
+    root.script("hello.sh", HELLO);
+    let server = root.start(&[
+        "--max-head",
+        "1K",
+        "--max-fields",
+        "5",
+        "--max-target",
+        "100",
+    ]);
+    let big = format!(
+        "GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n",
+        "x".repeat(1100)
+    );
+    assert_eq!(server.exchange(big.as_bytes()).status, 431);
+    let six =
+        "GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n";
+    assert_eq!(server.exchange(six.as_bytes()).status, 431);
+    let five = "GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
+    assert_eq!(server.exchange(five.as_bytes()).status, 200);
+    let long = format!(
+        "GET /cgi-bin/hello.sh?{} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "q".repeat(100)
+    );
+    assert_eq!(server.exchange(long.as_bytes()).status, 414);
+}
+
+#[test]
+fn body_bounds_refuse_before_running_and_remove_the_spool() {
+    let root = Root::new();
+    root.script(
+        "mark.sh",
+        "#!/bin/sh\ntouch ran\ncat >/dev/null\nprintf 'Content-Length: 2\\n\\nok'\n",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let server = common::Server::start_with_env(
+        &root.path(),
+        &["--max-body", "1K"],
+        &[("TMPDIR", tmp.path().to_str().unwrap())],
+    );
+    let r = server
+        .exchange(b"POST /cgi-bin/mark.sh HTTP/1.1\r\nHost: t\r\nContent-Length: 1025\r\n\r\n");
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(
+        !root.dir.path().join("ran").exists(),
+        "the script must not run"
+    );
+
+    let mut client = server.connect();
+    client.send(b"POST /cgi-bin/mark.sh HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for _ in 0..3 {
+        // The client may see the connection close before all is sent.
+        let _ = client.writer.write_all(b"200\r\n");
+        let _ = client.writer.write_all(&[b'a'; 0x200]);
+        let _ = client.writer.write_all(b"\r\n");
+    }
+    let r = client.response();
+    assert_eq!(r.status, 413);
+    assert!(!root.dir.path().join("ran").exists());
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "spool removed"
+    );
+}
+
+#[test]
+fn a_body_within_the_bound_passes() {
+    let root = Root::new();
+    root.script(
+        "len.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nwc -c\n",
+    );
+    let server = root.start(&["--max-body", "1K"]);
+    let mut raw = b"POST /cgi-bin/len.sh HTTP/1.1\r\nHost: t\r\nContent-Length: 1024\r\nConnection: close\r\n\r\n".to_vec();
+    raw.extend_from_slice(&[b'b'; 1024]);
+    assert_eq!(server.exchange(&raw).text().trim(), "1024");
+}
+
+#[test]
+fn script_header_bound() {
+    let root = Root::new();
+    root.script(
+        "big.sh",
+        "#!/bin/sh\nprintf 'X-Big: %s\\n\\n' \"$(head -c 2000 /dev/zero | tr '\\0' a)\"\n",
+    );
+    root.script(
+        "ok.sh",
+        "#!/bin/sh\nprintf 'X-Big: %s\\n\\n' \"$(head -c 900 /dev/zero | tr '\\0' a)\"\n",
+    );
+    let server = root.start(&["--max-script-head", "1K"]);
+    let r = server.get("/cgi-bin/big.sh");
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("script headers too large"));
+    assert_eq!(server.get("/cgi-bin/ok.sh").status, 200);
+}
+
+#[test]
+fn a_slow_head_gets_408_even_while_bytes_keep_coming() {
+    let root = Root::new();
+    root.script("hello.sh", HELLO);
+    let server = root.start(&["--header-timeout", "1s"]);
+    let mut client = server.connect();
+    let started = Instant::now();
+    let mut answered = false;
+    for byte in b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: slowloris\r\n".iter() {
+        if client.writer.write_all(&[*byte]).is_err() {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = client.response();
+    assert_eq!(r.status, 408);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(client.is_closed());
+    let _ = answered;
+}
+
+#[test]
+fn idle_connections_and_stalled_bodies_time_out() {
+    let root = Root::new();
+    root.script(
+        "slurp.sh",
+        "#!/bin/sh\necho $$ > slurp.pid\ncat >/dev/null\nprintf 'Content-Length: 2\\n\\nok'\n",
+    );
+    let server = root.start(&["--idle-timeout", "1s"]);
+    // Idle between requests: closed quietly.
+    let mut idle = server.connect();
+    let started = Instant::now();
+    assert!(idle.is_closed());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A body that stops coming: 408, the script stopped.
+    let mut client = server.connect();
+    let started = Instant::now();
+    client.send(
+        b"POST /cgi-bin/slurp.sh HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly ten..",
+    );
+    let r = client.response();
+    assert_eq!(r.status, 408);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let pid: u32 = fs::read_to_string(root.dir.path().join("slurp.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_until("the script stopped", || is_dead(pid).then_some(()));
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_script_over_its_time_is_stopped_504_or_cut() {
+    let root = Root::new();
+    root.script(
+        "slow.sh",
+        "#!/bin/sh\necho $$ > slow.pid\nsleep 30 &\necho $! > slow-child.pid\nwait\n",
+    );
+    root.script(
+        "midway.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nbegun\\n'\nsleep 30\n",
+    );
+    root.script(
+        "sized.sh",
+        "#!/bin/sh\nprintf 'Content-Length: 100\\n\\nbegun\\n'\nsleep 30\n",
+    );
+    root.script(
+        "stubborn.sh",
+        "#!/bin/sh\ntrap 'echo term >> got-term' TERM\necho $$ > stubborn.pid\nwhile :; do sleep 0.1; done\n",
+    );
+    let server = root.start(&["--timeout", "1s"]);
+    let pid_of = |name: &str| -> u32 {
+        fs::read_to_string(root.dir.path().join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+
+    let started = Instant::now();
+    let r = server.get("/cgi-bin/slow.sh");
+    assert_eq!(r.status, 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (script, child) = (pid_of("slow.pid"), pid_of("slow-child.pid"));
+    wait_until("group killed", || {
+        (is_dead(script) && is_dead(child)).then_some(())
+    });
+
+    // Mid-body: chunked gets no last chunk, the connection just closes.
+    let mut client = server.connect();
+    client.send(b"GET /cgi-bin/midway.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.read_head(false).unwrap();
+    assert_eq!(client.read_chunk().unwrap().unwrap(), b"begun\n");
+    assert!(client.read_chunk().is_err(), "no terminating chunk");
+    // Length-framed: closed short.
+    let mut client = server.connect();
+    client.send(b"GET /cgi-bin/sized.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(client.try_response(false).is_err(), "short body");
+    server.wait_stderr("timed out mid-response");
+
+    // A script that ignores SIGTERM gets SIGKILL after the grace.
+    let r = server.get("/cgi-bin/stubborn.sh");
+    assert_eq!(r.status, 504);
+    let pid = pid_of("stubborn.pid");
+    wait_until("stubborn script killed", || is_dead(pid).then_some(()));
+    assert!(
+        fs::read_to_string(root.dir.path().join("got-term"))
+            .unwrap()
+            .contains("term")
+    );
+    assert!(server.zombies().is_empty());
+}
+
+#[test]
+fn past_max_scripts_requests_wait_briefly_then_get_503() {
+    let root = Root::new();
+    let gate = root.dir.path().join("gate");
+    mkfifo(&gate);
+    root.script(
+        "held.sh",
+        "#!/bin/sh\nread x < ./gate\nprintf 'Content-Length: 4\\n\\nheld'\n",
+    );
+    root.script("hello.sh", HELLO);
+    let server = root.start(&["--max-scripts", "1"]);
+    let mut holder = server.connect();
+    holder.send(b"GET /cgi-bin/held.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_until("the held script", || {
+        (!common::children_of(server.pid()).is_empty()).then_some(())
+    });
+
+    // One request may wait in the queue; it gets 503 after a short wait.
+    let waiter = {
+        let addr = server.addr;
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut c = common::Client::connect(addr);
+            c.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+            (c.response(), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // The queue is full: the next one is refused at once.
+    let started = Instant::now();
+    let r = server.get("/cgi-bin/hello.sh");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    let (r, waited) = waiter.join().unwrap();
+    assert_eq!(r.status, 503);
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+
+    open_gate(&gate);
+    assert_eq!(holder.response().text(), "held");
+    assert_eq!(server.get("/cgi-bin/hello.sh").status, 200);
+}
+
+#[test]
+fn past_max_connections_new_ones_get_503_and_old_ones_go_on() {
+    let root = Root::new();
+    root.script("hello.sh", HELLO);
+    let server = root.start(&["--max-connections", "2"]);
+    let mut first = server.connect();
+    let mut second = server.connect();
+    first.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(first.response().status, 200);
+    second.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(second.response().status, 200);
+    let mut third = server.connect();
+    let r = third.response();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(third.is_closed());
+    first.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(first.response().status, 200);
+    drop(second);
+    wait_until("a free place", || {
+        let mut c = server.connect();
+        c.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        (c.response().status == 200).then_some(())
+    });
+}

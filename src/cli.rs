@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -49,6 +49,36 @@ pub struct Args {
     #[arg(long)]
     pub pass_auth: bool,
 
+    /// Run files ending in EXT with PROGRAM (repeatable), e.g.
+    /// .php=php-cgi, .py=python3, ".pl=perl -T": such a file needs no
+    /// execute bit; PROGRAM (looked up in PATH) gets its path last.
+    #[arg(long = "handler", value_name = "EXT=PROGRAM", value_parser = parse_handler)]
+    pub handlers: Vec<(String, String)>,
+
+    /// Also try NAME (after index.cgi) as the script of a folder URL that
+    /// ends in / (repeatable), e.g. index.php.
+    #[arg(long = "index", value_name = "NAME", value_parser = parse_index_name)]
+    pub index: Vec<String>,
+
+    /// Serve the plain files of DIR at / (outside the prefix), so a
+    /// site's pages and their forms run together.
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// How a chunked request body reaches a script: spool (decoded into a
+    /// temporary file, CONTENT_LENGTH set) or stream (piped as it comes,
+    /// no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING=chunked, as
+    /// git-http-backend expects).
+    #[arg(long, value_enum, default_value_t = ChunkedMode::Spool, value_name = "MODE")]
+    pub chunked: ChunkedMode,
+
+    /// Explain script failures on the error page (cause, exit status,
+    /// headers received, the end of its stderr) and list the scripts
+    /// found at start. For development: it shows clients a script's
+    /// stderr.
+    #[arg(long)]
+    pub debug: bool,
+
     /// Largest request head (request line and header fields); over it: 431.
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size, help_heading = "Limits")]
     pub max_head: u64,
@@ -91,6 +121,27 @@ pub struct Args {
     /// Connections served at once; past it new ones get 503 and are closed.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
     pub max_connections: u32,
+}
+
+/// How a chunked request body reaches a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChunkedMode {
+    /// Decoded into a temporary file; the script gets CONTENT_LENGTH.
+    Spool,
+    /// Decoded as it comes into the script's stdin, without
+    /// CONTENT_LENGTH; the script reads to end-of-file.
+    Stream,
+}
+
+/// A program that runs the files with one extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handler {
+    /// `.php`
+    pub extension: String,
+    /// The program, found in PATH at start.
+    pub program: PathBuf,
+    /// Arguments before the file's path.
+    pub args: Vec<OsString>,
 }
 
 /// Bounds on everything a client or a script controls.
@@ -163,6 +214,13 @@ pub struct Config {
     /// --pass-env, then --env.
     pub env: Vec<(OsString, OsString)>,
     pub pass_auth: bool,
+    pub handlers: Vec<Handler>,
+    /// Names tried for a folder URL: index.cgi, then --index.
+    pub index: Vec<String>,
+    /// The --static folder, canonical.
+    pub static_root: Option<PathBuf>,
+    pub chunked: ChunkedMode,
+    pub debug: bool,
     pub limits: Limits,
 }
 
@@ -184,25 +242,74 @@ impl Config {
         }
         let limits = Limits::from_args(&args);
         env.extend(args.env);
+        let handlers = args
+            .handlers
+            .iter()
+            .map(|(ext, program)| find_handler(ext, program))
+            .collect::<anyhow::Result<_>>()?;
+        let static_root = match &args.static_dir {
+            Some(_) if prefix.is_empty() => bail!("--static needs a --prefix other than /"),
+            Some(dir) => Some(check_dir("--static", dir)?),
+            None => None,
+        };
+        let mut index = vec!["index.cgi".to_string()];
+        index.extend(args.index.iter().filter(|n| *n != "index.cgi").cloned());
         Ok(Config {
             root,
             addr: SocketAddr::new(args.bind, args.port),
             prefix,
             env,
             pass_auth: args.pass_auth,
+            handlers,
+            index,
+            static_root,
+            chunked: args.chunked,
+            debug: args.debug,
             limits,
         })
     }
 }
 
-fn check_root(root: &std::path::Path) -> anyhow::Result<PathBuf> {
-    let canonical = root
+fn check_root(root: &Path) -> anyhow::Result<PathBuf> {
+    check_dir("--root", root)
+}
+
+/// The canonical path of a folder named on the command line.
+fn check_dir(option: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+    let canonical = dir
         .canonicalize()
-        .with_context(|| format!("--root {}", root.display()))?;
+        .with_context(|| format!("{option} {}", dir.display()))?;
     if !canonical.is_dir() {
-        bail!("--root {}: not a directory", root.display());
+        bail!("{option} {}: not a directory", dir.display());
     }
     Ok(canonical)
+}
+
+/// `--handler .php=php-cgi`: the program found in rcgi's PATH now, so a
+/// typo fails at start rather than at the first request.
+fn find_handler(extension: &str, command: &str) -> anyhow::Result<Handler> {
+    let mut words = command.split_whitespace();
+    let name = words.next().unwrap_or_default();
+    let program = if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+            .with_context(|| format!("--handler {extension}={command}: {name} not found in PATH"))?
+    };
+    if !program.is_file() {
+        bail!(
+            "--handler {extension}={command}: {} is not a file",
+            program.display()
+        );
+    }
+    Ok(Handler {
+        extension: extension.to_string(),
+        program,
+        args: words.map(OsString::from).collect(),
+    })
 }
 
 /// "/cgi-bin/" -> "/cgi-bin", "/" -> "". The prefix is compared with the
@@ -267,6 +374,36 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `.php=php-cgi` (or `php=php-cgi`) into (".php", "php-cgi").
+fn parse_handler(s: &str) -> Result<(String, String), String> {
+    let (ext, program) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not EXT=PROGRAM"))?;
+    let ext = format!(".{}", ext.trim_start_matches('.'));
+    let plain = ext[1..]
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ext.len() < 2 || !plain {
+        return Err(format!(
+            "{s:?}: the extension must be letters and digits, like .php"
+        ));
+    }
+    if program.trim().is_empty() {
+        return Err(format!("{s:?}: no program"));
+    }
+    Ok((ext, program.trim().to_string()))
+}
+
+/// An index name is a plain file name.
+fn parse_index_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.starts_with('.') || s.contains('/') {
+        return Err(format!(
+            "{s:?}: an index is a plain file name, like index.php"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 fn parse_env_pair(s: &str) -> Result<(OsString, OsString), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
@@ -319,6 +456,29 @@ mod tests {
         assert_eq!((l.max_body, l.script_head_bytes), (1 << 30, 65536));
         assert_eq!(l.script_timeout, Duration::from_secs(60));
         assert_eq!((l.max_scripts, l.max_connections), (512, 1024));
+    }
+
+    #[test]
+    fn handlers_and_index_names() {
+        assert_eq!(
+            parse_handler(".php=php-cgi"),
+            Ok((".php".into(), "php-cgi".into()))
+        );
+        assert_eq!(
+            parse_handler("pl=perl -T"),
+            Ok((".pl".into(), "perl -T".into()))
+        );
+        assert!(parse_handler(".php").is_err());
+        assert!(parse_handler(".=x").is_err());
+        assert!(parse_handler(".p/p=x").is_err());
+        assert!(parse_handler(".php= ").is_err());
+        let sh = find_handler(".sh", "sh -e").unwrap();
+        assert!(sh.program.ends_with("sh") && sh.program.is_absolute());
+        assert_eq!(sh.args, vec![OsString::from("-e")]);
+        assert!(find_handler(".x", "no-such-program-here").is_err());
+        assert_eq!(parse_index_name("index.php"), Ok("index.php".into()));
+        assert!(parse_index_name("../x").is_err());
+        assert!(parse_index_name(".hidden").is_err());
     }
 
     #[test]

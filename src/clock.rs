@@ -97,6 +97,45 @@ fn with_now<R>(f: impl FnOnce(&str, &str) -> R) -> R {
     })
 }
 
+/// Seconds since 1970 of a proleptic Gregorian date (UTC midnight).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only
+/// form a sender may generate (RFC 9110 section 5.6.7); other forms give
+/// None, which makes a conditional request unconditional.
+pub fn parse_http_date(s: &str) -> Option<u64> {
+    let rest = s.trim().split_once(", ")?.1;
+    let mut parts = rest.split(' ');
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)? as u32 + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    if parts.next()? != "GMT" || parts.next().is_some() || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut hms = time.split(':').map(|t| t.parse::<u64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// The HTTP-date of a moment, e.g. for `Last-Modified`.
+pub fn http_date_of(unix: u64) -> String {
+    http_date(unix)
+}
+
 /// Appends the current HTTP-date to `out`.
 pub fn push_http_date(out: &mut Vec<u8>) {
     with_now(|http, _| out.extend_from_slice(http.as_bytes()));
@@ -118,6 +157,18 @@ mod tests {
         assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(http_date(4_107_542_400), "Mon, 01 Mar 2100 00:00:00 GMT");
         assert_eq!(log_date(971_186_136), "10/Oct/2000:13:55:36 +0000");
+    }
+
+    #[test]
+    fn parses_what_it_writes() {
+        for t in [0, 784_111_777, 951_782_400, 1_763_719_200, 4_107_542_400] {
+            assert_eq!(parse_http_date(&http_date(t)), Some(t));
+        }
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
+        assert_eq!(parse_http_date("Sun, 36 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
     }
 
     #[test]

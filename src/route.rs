@@ -1,26 +1,39 @@
-//! URL path to script. Under the prefix, the path's segments are
-//! percent-decoded once and walked from the root: the first segment that
-//! names a regular file is the script, the segments after it are
-//! `PATH_INFO`. The walk refuses anything that could leave the root or
-//! reveal what should stay hidden:
+//! URL path to file. A path's segments are percent-decoded once and
+//! walked from a root folder; the walk refuses anything that could leave
+//! the root or reveal what should stay hidden:
 //!
 //! - a NUL byte, an encoded `/` (`%2F`), or a `.` or `..` segment: 400;
-//! - a segment of the script's path that starts with `.`: 404;
-//! - a script reached through a symlink whose real path is outside the
-//!   root, or that is not executable, or not a regular file: 403;
-//! - a path that ends at a folder: 403.
+//! - a walked segment that starts with `.`: 404;
+//! - a file reached through a symlink whose real path is outside the
+//!   root, or that is not a regular file: 403.
 //!
-//! Empty segments (`//`) are skipped in the script's path and kept in
-//! `PATH_INFO`.
+//! Empty segments (`//`) are skipped in the walked part. For scripts
+//! ([`resolve`]), the first segment that names a file is the script and
+//! the rest is `PATH_INFO`; a script must be executable unless a handler
+//! runs its extension; a folder URL ending in `/` runs the first index
+//! script it holds, and one without the `/` is redirected to it. Plain
+//! files ([`walk`]) use the same walk.
 
 use std::ffi::OsStr;
-use std::fs;
+use std::fs::{self, Metadata};
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::cli::Handler;
 use crate::http::HttpError;
+
+/// Where scripts live and how they run.
+pub struct Mount<'a> {
+    /// The script root, canonical.
+    pub root: &'a Path,
+    /// The URL prefix: "" or starting with `/`, without a trailing `/`.
+    pub prefix: &'a str,
+    pub handlers: &'a [Handler],
+    /// File names tried, in order, for a folder URL.
+    pub index: &'a [String],
+}
 
 /// A script found for a request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,25 +47,77 @@ pub struct Route {
     /// The script's file name starts with `nph-`: its output is the
     /// whole response, sent unparsed.
     pub nph: bool,
+    /// The handler that runs it (an index into the mount's handlers), or
+    /// none: it runs itself.
+    pub handler: Option<usize>,
+}
+
+/// What a request path leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Script(Route),
+    /// A folder named without its trailing `/`: redirect there.
+    AddSlash,
+}
+
+/// Where a walk ended.
+#[derive(Debug)]
+pub enum Walked {
+    /// At a regular file, after `used` segments (the rest follow it).
+    File {
+        path: PathBuf,
+        meta: Metadata,
+        url: Vec<u8>,
+        used: usize,
+    },
+    /// At a folder, after every segment.
+    Folder { path: PathBuf, url: Vec<u8> },
 }
 
 const NOT_FOUND: HttpError = HttpError::new(404, "no script at this path");
 
-/// Maps a raw (percent-encoded) request path to a script under `root`,
-/// which must be canonical. `prefix` is "" or starts with `/`.
-pub fn resolve(root: &Path, prefix: &str, path: &str) -> Result<Route, HttpError> {
-    let rest = path.strip_prefix(prefix).ok_or(NOT_FOUND)?;
-    if !(rest.is_empty() || rest.starts_with('/')) {
+/// Maps a raw (percent-encoded) request path to a script.
+pub fn resolve(mount: &Mount, path: &str) -> Result<Found, HttpError> {
+    if !under_prefix(mount.prefix, path) {
         return Err(NOT_FOUND);
     }
-    let segments = rest
-        .split('/')
-        .skip(1)
-        .map(decode_segment)
-        .collect::<Result<Vec<_>, _>>()?;
+    let rest = &path[mount.prefix.len()..];
+    let segments = decode_path(rest)?;
+    match walk(mount.root, mount.prefix, &segments)? {
+        Walked::File {
+            path,
+            meta,
+            url,
+            used,
+        } => {
+            let mut path_info = Vec::new();
+            for rest in &segments[used..] {
+                path_info.push(b'/');
+                path_info.extend_from_slice(rest);
+            }
+            script(mount, path, &meta, url, path_info).map(Found::Script)
+        }
+        Walked::Folder { .. } if !rest.ends_with('/') => Ok(Found::AddSlash),
+        Walked::Folder { path, url } => index(mount, &path, url).map(Found::Script),
+    }
+}
 
-    let mut script = root.to_path_buf();
-    let mut script_name = prefix.as_bytes().to_vec();
+/// True when `path` is the prefix or below it.
+pub fn under_prefix(prefix: &str, path: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The decoded segments of a path that starts with `/` (or is empty).
+pub fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, HttpError> {
+    path.split('/').skip(1).map(decode_segment).collect()
+}
+
+/// Walks `segments` from `root` to the first regular file, or to the
+/// folder they name. `url` starts the decoded URL path of what is found.
+pub fn walk(root: &Path, url: &str, segments: &[Vec<u8>]) -> Result<Walked, HttpError> {
+    let mut path = root.to_path_buf();
+    let mut url = url.as_bytes().to_vec();
     let mut via_symlink = false;
     for (i, segment) in segments.iter().enumerate() {
         if segment.is_empty() {
@@ -61,42 +126,84 @@ pub fn resolve(root: &Path, prefix: &str, path: &str) -> Result<Route, HttpError
         if segment[0] == b'.' {
             return Err(HttpError::new(404, "hidden path segment"));
         }
-        script.push(OsStr::from_bytes(segment));
-        script_name.push(b'/');
-        script_name.extend_from_slice(segment);
-        let meta = fs::symlink_metadata(&script).map_err(stat_error)?;
-        let meta = if meta.file_type().is_symlink() {
-            via_symlink = true;
-            fs::metadata(&script).map_err(stat_error)?
-        } else {
-            meta
-        };
+        path.push(OsStr::from_bytes(segment));
+        url.push(b'/');
+        url.extend_from_slice(segment);
+        let (meta, linked) = stat(&path)?;
+        via_symlink |= linked;
         if meta.is_dir() {
             continue;
         }
         if !meta.is_file() {
             return Err(HttpError::new(403, "not a regular file"));
         }
-        if via_symlink && !inside(root, &script) {
-            return Err(HttpError::new(403, "script resolves outside the root"));
+        if via_symlink && !inside(root, &path) {
+            return Err(HttpError::new(403, "path resolves outside the root"));
         }
-        if meta.permissions().mode() & 0o111 == 0 {
-            return Err(HttpError::new(403, "script is not executable"));
-        }
-        let mut path_info = Vec::new();
-        for rest in &segments[i + 1..] {
-            path_info.push(b'/');
-            path_info.extend_from_slice(rest);
-        }
-        let nph = segment.starts_with(b"nph-");
-        return Ok(Route {
-            script,
-            script_name,
-            path_info,
-            nph,
+        return Ok(Walked::File {
+            path,
+            meta,
+            url,
+            used: i + 1,
         });
     }
-    Err(HttpError::new(403, "path names a folder, not a script"))
+    if via_symlink && !inside(root, &path) {
+        return Err(HttpError::new(403, "path resolves outside the root"));
+    }
+    Ok(Walked::Folder { path, url })
+}
+
+/// The metadata of `path` (following a symlink), and whether it was one.
+fn stat(path: &Path) -> Result<(Metadata, bool), HttpError> {
+    let meta = fs::symlink_metadata(path).map_err(stat_error)?;
+    if meta.file_type().is_symlink() {
+        Ok((fs::metadata(path).map_err(stat_error)?, true))
+    } else {
+        Ok((meta, false))
+    }
+}
+
+/// A file found under the script root, checked as a script.
+fn script(
+    mount: &Mount,
+    file: PathBuf,
+    meta: &Metadata,
+    script_name: Vec<u8>,
+    path_info: Vec<u8>,
+) -> Result<Route, HttpError> {
+    let name = file.file_name().map_or(&b""[..], |n| n.as_bytes());
+    let handler = mount
+        .handlers
+        .iter()
+        .position(|h| name.ends_with(h.extension.as_bytes()) && name.len() > h.extension.len());
+    if handler.is_none() && meta.permissions().mode() & 0o111 == 0 {
+        return Err(HttpError::new(403, "script is not executable"));
+    }
+    Ok(Route {
+        nph: name.starts_with(b"nph-"),
+        script: file,
+        script_name,
+        path_info,
+        handler,
+    })
+}
+
+/// The first index script in `folder`, or 403.
+fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, HttpError> {
+    for name in mount.index {
+        let file = folder.join(name);
+        let Ok((meta, linked)) = stat(&file) else {
+            continue;
+        };
+        if !meta.is_file() || (linked && !inside(mount.root, &file)) {
+            continue;
+        }
+        let mut script_name = url.clone();
+        script_name.push(b'/');
+        script_name.extend_from_slice(name.as_bytes());
+        return script(mount, file, &meta, script_name, Vec::new());
+    }
+    Err(HttpError::new(403, "folder without an index script"))
 }
 
 fn stat_error(e: std::io::Error) -> HttpError {
@@ -107,7 +214,7 @@ fn stat_error(e: std::io::Error) -> HttpError {
 }
 
 /// True when the real path of `file` lies under `root`.
-fn inside(root: &Path, file: &Path) -> bool {
+pub fn inside(root: &Path, file: &Path) -> bool {
     file.canonicalize().is_ok_and(|real| real.starts_with(root))
 }
 
@@ -152,42 +259,97 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         fs::create_dir_all(root.join("app/sub")).unwrap();
+        fs::create_dir_all(root.join("site")).unwrap();
         for (name, mode) in [
             ("app/run.pl", 0o755),
             ("app/data.txt", 0o644),
+            ("app/page.php", 0o644),
             ("nph-raw", 0o755),
             (".hidden", 0o755),
+            ("site/index.php", 0o644),
+            ("index.cgi", 0o755),
         ] {
             fs::write(root.join(name), "#!/bin/sh\n").unwrap();
             fs::set_permissions(root.join(name), fs::Permissions::from_mode(mode)).unwrap();
         }
         symlink("/bin/sh", root.join("outside")).unwrap();
         symlink("app/run.pl", root.join("inside")).unwrap();
+        symlink("/tmp", root.join("tmplink")).unwrap();
         dir
     }
 
+    fn handlers() -> Vec<Handler> {
+        vec![Handler {
+            extension: ".php".into(),
+            program: "/usr/bin/php-cgi".into(),
+            args: Vec::new(),
+        }]
+    }
+
+    fn index() -> Vec<String> {
+        vec!["index.cgi".into(), "index.php".into()]
+    }
+
+    fn found(root: &Path, prefix: &str, path: &str) -> Result<Found, HttpError> {
+        let (handlers, index) = (handlers(), index());
+        let mount = Mount {
+            root,
+            prefix,
+            handlers: &handlers,
+            index: &index,
+        };
+        resolve(&mount, path)
+    }
+
+    fn route(root: &Path, prefix: &str, path: &str) -> Route {
+        match found(root, prefix, path).unwrap() {
+            Found::Script(r) => r,
+            Found::AddSlash => panic!("{path}: a redirect"),
+        }
+    }
+
     fn status(root: &Path, path: &str) -> u16 {
-        resolve(root, "/cgi-bin", path).map_or_else(|e| e.status, |_| 200)
+        match found(root, "/cgi-bin", path) {
+            Ok(Found::Script(_)) => 200,
+            Ok(Found::AddSlash) => 301,
+            Err(e) => e.status,
+        }
     }
 
     #[test]
     fn splits_script_and_path_info() {
         let dir = tree();
         let root = dir.path().canonicalize().unwrap();
-        let r = resolve(&root, "/cgi-bin", "/cgi-bin/app/run.pl/a/b%20c/").unwrap();
+        let r = route(&root, "/cgi-bin", "/cgi-bin/app/run.pl/a/b%20c/");
         assert_eq!(r.script, root.join("app/run.pl"));
         assert_eq!(r.script_name, b"/cgi-bin/app/run.pl");
         assert_eq!(r.path_info, b"/a/b c/");
-        assert!(!r.nph);
-        let r = resolve(&root, "/cgi-bin", "/cgi-bin//app//run.pl").unwrap();
+        assert!(!r.nph && r.handler.is_none());
+        let r = route(&root, "/cgi-bin", "/cgi-bin//app//run.pl");
         assert_eq!(r.script_name, b"/cgi-bin/app/run.pl");
         assert_eq!(r.path_info, b"");
-        assert!(resolve(&root, "/cgi-bin", "/cgi-bin/nph-raw").unwrap().nph);
-        let r = resolve(&root, "", "/app/run.pl/.x").unwrap();
+        assert!(route(&root, "/cgi-bin", "/cgi-bin/nph-raw").nph);
+        let r = route(&root, "", "/app/run.pl/.x");
         assert_eq!(
             (r.script_name.as_slice(), r.path_info.as_slice()),
             (&b"/app/run.pl"[..], &b"/.x"[..])
         );
+    }
+
+    #[test]
+    fn handlers_and_index_scripts() {
+        let dir = tree();
+        let root = dir.path().canonicalize().unwrap();
+        let r = route(&root, "/cgi-bin", "/cgi-bin/app/page.php/x");
+        assert_eq!((r.handler, r.path_info.as_slice()), (Some(0), &b"/x"[..]));
+        let r = route(&root, "/cgi-bin", "/cgi-bin/site/");
+        assert_eq!(r.script, root.join("site/index.php"));
+        assert_eq!(r.script_name, b"/cgi-bin/site/index.php");
+        assert_eq!(r.handler, Some(0));
+        let r = route(&root, "/cgi-bin", "/cgi-bin/");
+        assert_eq!(r.script_name, b"/cgi-bin/index.cgi");
+        assert_eq!(status(&root, "/cgi-bin/site"), 301);
+        assert_eq!(status(&root, "/cgi-bin"), 301);
     }
 
     #[test]
@@ -201,10 +363,10 @@ mod tests {
             ("/cgi-bin/.hidden", 404),
             ("/cgi-bin/%2ehidden", 404),
             ("/cgi-bin/app/data.txt", 403),
-            ("/cgi-bin/app", 403),
+            ("/cgi-bin/app/", 403),
             ("/cgi-bin/app/sub/", 403),
-            ("/cgi-bin", 403),
             ("/cgi-bin/outside", 403),
+            ("/cgi-bin/tmplink/", 403),
             ("/cgi-bin/inside", 200),
             ("/cgi-bin/app/../nph-raw", 400),
             ("/cgi-bin/app/%2e%2e/nph-raw", 400),

@@ -1,27 +1,27 @@
-//! One request, from its head to its response: route the path to a
+//! One request, from its head to its response: a path outside the
+//! prefix goes to the `--static` files; under it, route the path to a
 //! script, refuse what can be refused before the body is read, send
-//! `100 Continue`, make the body ready (a chunked body is decoded into a
-//! temporary file), run the script, and follow its local redirects.
-//! Every failure becomes a short error page; what it costs the
-//! connection (a body left unread) decides whether the connection goes on.
+//! `100 Continue`, make the body ready (a chunked body is spooled to a
+//! temporary file, or streamed with `--chunked stream`), run the script,
+//! and follow its local redirects. Failures become error pages
+//! ([`Page`]); a body left unread ends the connection.
 
-use std::io::{BufWriter, Seek, Write};
+use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::cgi::{self, Job, Outcome, env, output::Ask, process::Input};
-use crate::cli::Limits;
-use crate::http::chunked::{Decoder, Next};
+use crate::cgi::{self, Job, Outcome, Stdin, env, output::Ask, report};
+use crate::cli::{ChunkedMode, Config};
+use crate::http::HttpError;
 use crate::http::conn::Conn;
-use crate::http::request::{BodyFraming, Request, is_timeout};
-use crate::http::response::{self, CONTINUE, Connection};
-use crate::http::{HttpError, Version};
-use crate::route::{self, Route};
+use crate::http::request::{BodyFraming, Request};
+use crate::http::response::CONTINUE;
+use crate::http::spool::{drain, spool};
+use crate::page::Page;
+use crate::route::{self, Found, Mount, Route};
 use crate::server::Shared;
 
 /// How long a request waits for a free script slot before 503.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
-/// Most unread body bytes read and dropped to keep a connection open.
-const DRAIN_MAX: u64 = 256 * 1024;
 
 /// What was sent, for the access log and the connection.
 #[derive(Debug, Clone, Copy)]
@@ -34,20 +34,29 @@ pub struct Served {
     pub close: bool,
 }
 
+pub fn mount(cfg: &Config) -> Mount<'_> {
+    Mount {
+        root: &cfg.root,
+        prefix: &cfg.prefix,
+        handlers: &cfg.handlers,
+        index: &cfg.index,
+    }
+}
+
 pub fn serve(shared: &Shared, conn: &mut Conn, req: &Request) -> Served {
     let cfg = &shared.config;
-    let head_only = req.method == "HEAD";
-    let mut page = Page {
-        conn,
-        req,
-        head_only,
-        body_unread: req.body != BodyFraming::None && req.body != BodyFraming::Length(0),
-    };
+    let mut page = Page::new(conn, req);
     if req.path == "*" {
         return page.error(HttpError::new(404, "no resource for OPTIONS *"));
     }
-    let route = match route::resolve(&cfg.root, &cfg.prefix, &req.path) {
-        Ok(route) => route,
+    if let Some(files) = &cfg.static_root {
+        if !route::under_prefix(&cfg.prefix, &req.path) {
+            return crate::files::serve(files, &cfg.root, &mut page);
+        }
+    }
+    let route = match route::resolve(&mount(cfg), &req.path) {
+        Ok(Found::Script(route)) => route,
+        Ok(Found::AddSlash) => return page.moved(&with_slash(req)),
         Err(e) => return page.error(e),
     };
     if let BodyFraming::Length(n) = req.body {
@@ -56,13 +65,10 @@ pub fn serve(shared: &Shared, conn: &mut Conn, req: &Request) -> Served {
         }
     }
     let Some(_slot) = shared.scripts.enter_within(SLOT_WAIT) else {
-        return page.busy();
+        return page.busy("too many scripts running");
     };
     let continued = !(req.expect_continue && page.body_unread)
-        || page
-            .conn
-            .write_all(CONTINUE, cfg.limits.idle_timeout)
-            .is_ok();
+        || page.conn.write_all(CONTINUE, cfg.limits.idle_timeout).is_ok();
     if !continued {
         return Served {
             status: 499,
@@ -70,84 +76,64 @@ pub fn serve(shared: &Shared, conn: &mut Conn, req: &Request) -> Served {
             close: true,
         };
     }
-    let (input, body, content_length) = match req.body {
-        BodyFraming::None => (Input::Empty, 0, None),
-        BodyFraming::Length(0) => (Input::Empty, 0, Some(0)),
-        BodyFraming::Length(n) => (Input::Pipe, n, Some(n)),
-        BodyFraming::Chunked => match spool(page.conn, &cfg.limits) {
-            Ok((file, n)) => (Input::File(file), 0, Some(n)),
-            Err(e) => return page.error(e),
-        },
+    let (stdin, content_length) = match (req.body, cfg.chunked) {
+        (BodyFraming::None, _) => (Stdin::Empty, None),
+        (BodyFraming::Length(0), _) => (Stdin::Empty, Some(0)),
+        (BodyFraming::Length(n), _) => (Stdin::Length(n), Some(n)),
+        (BodyFraming::Chunked, ChunkedMode::Stream) => (Stdin::Chunked, None),
+        (BodyFraming::Chunked, ChunkedMode::Spool) => {
+            match spool(page.conn, cfg.limits.max_body, cfg.limits.idle_timeout) {
+                Ok((file, n)) => (Stdin::File(file), Some(n)),
+                Err(e) => return page.error(e),
+            }
+        }
     };
     page.body_unread = false;
-    run_with_redirects(shared, page, route, input, body, content_length)
+    run_with_redirects(cfg, page, route, stdin, content_length)
+}
+
+/// The request's path with a `/` added (and its query kept).
+fn with_slash(req: &Request) -> String {
+    match &req.query {
+        Some(q) => format!("{}/?{q}", req.path),
+        None => format!("{}/", req.path),
+    }
 }
 
 /// Runs the script, then the scripts its local redirects name.
 fn run_with_redirects(
-    shared: &Shared,
+    cfg: &Config,
     mut page: Page,
     mut route: Route,
-    mut input: Input,
-    mut body: u64,
+    mut stdin: Stdin,
     mut content_length: Option<u64>,
 ) -> Served {
-    let cfg = &shared.config;
     let original = page.req;
     let mut redirected: Option<Request> = None;
-    let mut hops = 0;
-    loop {
+    for _hop in 0..=cfg.limits.redirect_hops {
         let req = redirected.as_ref().unwrap_or(original);
-        let env = env::build(&env::Inputs {
-            req,
-            route: &route,
-            local: page.conn.local,
-            peer: page.conn.peer,
-            content_length,
-            document_root: &cfg.root,
-            pass_auth: cfg.pass_auth,
-            operator: &cfg.env,
-        });
-        let dir = route.script.parent().unwrap_or(&cfg.root);
         let ran = cgi::run(
             page.conn,
-            Job {
-                program: &route.script,
-                dir,
-                name: &route.script_name,
-                env: &env,
-                input,
-                body,
-                ask: Ask {
-                    version: req.version,
-                    head_only: page.head_only,
-                    keep_alive: original.keep_alive,
-                    nph: route.nph,
-                    max_head: cfg.limits.script_head_bytes,
-                },
-                timeout: cfg.limits.script_timeout,
-                idle: cfg.limits.idle_timeout,
-            },
+            job(cfg, &page, req, &route, stdin, content_length),
         );
         let drained = ran.outcome.connection_usable()
             && drain(page.conn, ran.body_left, cfg.limits.idle_timeout);
         page.body_unread = !drained;
         let served = match ran.outcome {
             Outcome::Redirect(target) => {
-                hops += 1;
-                if hops > cfg.limits.redirect_hops {
-                    return page.error(HttpError::new(500, "too many local redirects"));
-                }
                 let next = match redirect_request(original, &target) {
                     Ok(next) => next,
                     Err(e) => return page.error(e),
                 };
-                route = match route::resolve(&cfg.root, &cfg.prefix, &next.path) {
-                    Ok(r) => r,
+                route = match route::resolve(&mount(cfg), &next.path) {
+                    Ok(Found::Script(r)) => r,
+                    Ok(Found::AddSlash) => {
+                        return page.error(HttpError::new(404, "local redirect to a folder"));
+                    }
                     Err(e) => return page.error(e),
                 };
                 redirected = Some(next);
-                (input, body, content_length) = (Input::Empty, 0, None);
+                (stdin, content_length) = (Stdin::Empty, None);
                 continue;
             }
             Outcome::Sent {
@@ -159,8 +145,11 @@ fn run_with_redirects(
                 bytes,
                 close,
             },
-            Outcome::Failed { status, short } => {
-                return page.error(HttpError::new(status, short));
+            Outcome::Failed(f) => {
+                let report = cfg
+                    .debug
+                    .then(|| report::render(&f, &route.script_name, &route.script));
+                return page.failure(&f, report);
             }
             Outcome::Cut { status, bytes } => Served {
                 status,
@@ -177,6 +166,62 @@ fn run_with_redirects(
             close: served.close || !drained,
             ..served
         };
+    }
+    page.error(HttpError::new(500, "too many local redirects"))
+}
+
+/// What it takes to run `route` for `req`.
+fn job<'a>(
+    cfg: &'a Config,
+    page: &Page,
+    req: &Request,
+    route: &'a Route,
+    stdin: Stdin,
+    content_length: Option<u64>,
+) -> Job<'a> {
+    let mut extra: Vec<(OsString, OsString)> = Vec::new();
+    if matches!(stdin, Stdin::Chunked) {
+        extra.push(("HTTP_TRANSFER_ENCODING".into(), "chunked".into()));
+    }
+    let (program, args) = match route.handler.map(|i| &cfg.handlers[i]) {
+        Some(h) => {
+            // php-cgi's cgi.force_redirect wants proof it runs under a
+            // server.
+            extra.push(("REDIRECT_STATUS".into(), "200".into()));
+            let mut args = h.args.clone();
+            args.push(route.script.clone().into_os_string());
+            (h.program.as_path(), args)
+        }
+        None => (route.script.as_path(), Vec::new()),
+    };
+    let env = env::build(&env::Inputs {
+        req,
+        route,
+        local: page.conn.local,
+        peer: page.conn.peer,
+        content_length,
+        document_root: &cfg.root,
+        pass_auth: cfg.pass_auth,
+        extra,
+        operator: &cfg.env,
+    });
+    Job {
+        program,
+        args,
+        dir: route.script.parent().unwrap_or(&cfg.root),
+        name: &route.script_name,
+        env,
+        stdin,
+        max_body: cfg.limits.max_body,
+        ask: Ask {
+            version: req.version,
+            head_only: page.head_only,
+            keep_alive: page.req.keep_alive,
+            nph: route.nph,
+            max_head: cfg.limits.script_head_bytes,
+        },
+        timeout: cfg.limits.script_timeout,
+        idle: cfg.limits.idle_timeout,
     }
 }
 
@@ -200,13 +245,13 @@ fn redirect_request(original: &Request, location: &[u8]) -> Result<Request, Http
         })
         .cloned()
         .collect();
+    let method = if original.method == "HEAD" {
+        "HEAD"
+    } else {
+        "GET"
+    };
     Ok(Request {
-        method: if original.method == "HEAD" {
-            "HEAD"
-        } else {
-            "GET"
-        }
-        .to_string(),
+        method: method.to_string(),
         target: location.to_string(),
         path: path.to_string(),
         query,
@@ -215,100 +260,4 @@ fn redirect_request(original: &Request, location: &[u8]) -> Result<Request, Http
         expect_continue: false,
         ..original.clone()
     })
-}
-
-/// Decodes a chunked body into an unnamed temporary file (gone when
-/// closed, even if rcgi dies); returns it rewound, with its length.
-fn spool(conn: &mut Conn, limits: &Limits) -> Result<(std::fs::File, u64), HttpError> {
-    let disk = |e: std::io::Error| {
-        crate::log::error(format_args!("cannot spool a chunked body: {e}"));
-        HttpError::new(500, "cannot store the request body")
-    };
-    let file = tempfile::tempfile().map_err(disk)?;
-    let mut writer = BufWriter::with_capacity(64 * 1024, file);
-    let mut decoder = Decoder::default();
-    let mut total: u64 = 0;
-    loop {
-        let (used, next) = decoder.advance(conn.buffered())?;
-        conn.consume(used);
-        match next {
-            Next::Data(n) => {
-                total += n as u64;
-                if total > limits.max_body {
-                    return Err(HttpError::new(413, "request body too large"));
-                }
-                writer.write_all(&conn.buffered()[..n]).map_err(disk)?;
-                decoder.took(n);
-                conn.consume(n);
-            }
-            Next::More => match conn.fill(usize::MAX, limits.idle_timeout) {
-                Ok(0) => return Err(HttpError::new(400, "connection closed mid-body")),
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => {
-                    return Err(HttpError::new(408, "request body not received in time"));
-                }
-                Err(_) => return Err(HttpError::new(400, "connection failed mid-body")),
-            },
-            Next::Done => break,
-        }
-    }
-    let mut file = writer.into_inner().map_err(|e| disk(e.into_error()))?;
-    file.rewind().map_err(disk)?;
-    Ok((file, total))
-}
-
-/// Reads and drops `left` unread body bytes if there are few enough;
-/// true if the connection is clean for its next request.
-fn drain(conn: &mut Conn, mut left: u64, idle: Duration) -> bool {
-    if left > DRAIN_MAX {
-        return false;
-    }
-    while left > 0 {
-        match conn.fill(left as usize, idle) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => {
-                conn.consume(n);
-                left -= n as u64;
-            }
-        }
-    }
-    true
-}
-
-/// Writes rcgi's own responses for one request.
-struct Page<'a, 'c> {
-    conn: &'c mut Conn,
-    req: &'a Request,
-    head_only: bool,
-    /// A body is still on the wire: the connection cannot go on.
-    body_unread: bool,
-}
-
-impl Page<'_, '_> {
-    fn error(&mut self, e: HttpError) -> Served {
-        self.send(e.status, e.reason, &[])
-    }
-
-    fn busy(&mut self) -> Served {
-        let retry = [("Retry-After".to_string(), b"1".to_vec())];
-        self.send(503, "too many scripts running", &retry)
-    }
-
-    fn send(&mut self, status: u16, detail: &str, fields: &[(String, Vec<u8>)]) -> Served {
-        let close = self.body_unread || !self.req.keep_alive || status == 400;
-        let connection = match (close, self.req.version) {
-            (true, _) => Connection::Close,
-            (false, Version::Http10) => Connection::KeepAlive,
-            (false, Version::Http11) => Connection::Default,
-        };
-        let mut out = Vec::with_capacity(256);
-        let bytes =
-            response::error_page(&mut out, status, detail, self.head_only, connection, fields);
-        let sent = self.conn.write_all(&out, Duration::from_secs(10)).is_ok();
-        Served {
-            status,
-            bytes,
-            close: close || !sent,
-        }
-    }
 }

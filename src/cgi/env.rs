@@ -31,6 +31,8 @@ pub struct Inputs<'a> {
     pub content_length: Option<u64>,
     pub document_root: &'a Path,
     pub pass_auth: bool,
+    /// Variables for this run only (e.g. REDIRECT_STATUS for a handler).
+    pub extra: Vec<(OsString, OsString)>,
     /// The operator's variables, which win over all others.
     pub operator: &'a [(OsString, OsString)],
 }
@@ -81,6 +83,7 @@ pub fn build(i: &Inputs) -> Env {
     for (name, value) in header_variables(req, i.pass_auth) {
         env.push((name.into(), OsString::from_vec(value)));
     }
+    env.extend(i.extra.iter().cloned());
     env.extend(i.operator.iter().cloned());
     env
 }
@@ -190,11 +193,9 @@ mod tests {
             script_name: b"/cgi-bin/s".to_vec(),
             path_info: b"/x".to_vec(),
             nph: false,
+            handler: None,
         };
-        let operator = [
-            ("PATH".into(), "/bin".into()),
-            ("SERVER_NAME".into(), "op".into()),
-        ];
+        let operator = [("PATH".into(), "/bin".into())];
         build(&Inputs {
             req,
             route: &route,
@@ -203,7 +204,8 @@ mod tests {
             content_length: Some(3),
             document_root: Path::new("/srv/cgi"),
             pass_auth,
-            operator: &operator[..1],
+            extra: vec![("REDIRECT_STATUS".into(), "200".into())],
+            operator: &operator,
         })
     }
 
@@ -221,6 +223,7 @@ mod tests {
         assert_eq!(var(&env, "CONTENT_LENGTH"), Some("3"));
         assert_eq!(var(&env, "REQUEST_URI"), Some("/cgi-bin/s/x?a=1"));
         assert_eq!(var(&env, "HTTP_CONTENT_TYPE"), None);
+        assert_eq!(var(&env, "REDIRECT_STATUS"), Some("200"));
     }
 
     #[test]

@@ -14,13 +14,14 @@
 //! the connection's read buffer (body the script has not taken yet) and
 //! `out` (response the client has not taken yet).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::body::{BodyError, BodyIn};
 use super::output::{Fault, Fed, Output};
 use super::process::{Pipes, Script};
 use super::stderr::StderrLog;
@@ -55,6 +56,8 @@ pub enum End {
     Killed(nix::sys::signal::Signal),
     /// The client stopped sending the request body.
     BodyStalled,
+    /// The request body was invalid (chunked coding) or too large.
+    BadBody(crate::http::HttpError),
     /// The client closed or reset the connection, or stopped reading.
     ClientGone(&'static str),
 }
@@ -64,11 +67,8 @@ pub struct Exchange<'a> {
     pipes: Pipes,
     stdout_open: bool,
     stderr_open: bool,
-    /// Request body bytes still to come from the client.
-    pub body_left: u64,
-    /// Request body bytes at the front of the connection's buffer (what
-    /// follows them there is the next request).
-    body_buffered: usize,
+    /// The request body on its way to stdin, if stdin is a pipe.
+    pub body: Option<BodyIn>,
     pub output: Output,
     out: Vec<u8>,
     sent: usize,
@@ -94,28 +94,21 @@ struct Slots {
 }
 
 impl<'a> Exchange<'a> {
-    /// `body` is the request body's length; its first bytes may already
-    /// be buffered in `conn`.
     pub fn new(
         conn: &'a mut Conn,
         pipes: Pipes,
-        body: u64,
+        body: Option<BodyIn>,
         output: Output,
         stderr: StderrLog,
         deadline: Instant,
         idle: Duration,
     ) -> Exchange<'a> {
-        let body_buffered = conn
-            .buffered()
-            .len()
-            .min(usize::try_from(body).unwrap_or(usize::MAX));
         Exchange {
             conn,
             pipes,
             stdout_open: true,
             stderr_open: true,
-            body_left: body - body_buffered as u64,
-            body_buffered,
+            body,
             output,
             out: Vec::new(),
             sent: 0,
@@ -142,8 +135,9 @@ impl<'a> Exchange<'a> {
             }
         });
         // Body bytes the script did not take are dropped.
-        self.conn.consume(self.body_buffered);
-        self.body_buffered = 0;
+        if let Some(body) = &mut self.body {
+            body.discard_buffered(self.conn);
+        }
         match result {
             Ok(()) => self.redirect.take().map_or(End::Done, End::Redirect),
             Err(end) => end,
@@ -195,7 +189,13 @@ impl<'a> Exchange<'a> {
 
     /// The client still owes body bytes and none are buffered.
     fn wants_body(&self) -> bool {
-        self.body_left > 0 && self.body_buffered == 0
+        self.body.as_ref().is_some_and(|b| b.wants_read(self.conn))
+    }
+
+    /// The body is complete (or there is none): nothing more is read
+    /// from the client during this exchange.
+    fn body_complete(&self) -> bool {
+        self.body.as_ref().is_none_or(|b| b.complete())
     }
 
     /// One `poll` over everything there is to wait for, then the work it
@@ -208,13 +208,13 @@ impl<'a> Exchange<'a> {
         if self.sent < self.out.len() {
             client |= PollFlags::POLLOUT;
         }
-        if self.body_left == 0 && self.watch_hangup {
+        if self.body_complete() && self.watch_hangup {
             client |= PollFlags::POLLIN;
         }
         let mut fds = vec![PollFd::new(self.conn.fd(), client)];
         let mut slots = Slots::default();
-        if let Some(stdin) = &self.pipes.stdin {
-            if self.body_buffered > 0 {
+        if let (Some(stdin), Some(body)) = (&self.pipes.stdin, &self.body) {
+            if body.has_data(self.conn) {
                 slots.stdin = add(&mut fds, stdin.as_fd(), PollFlags::POLLOUT);
             }
         }
@@ -272,7 +272,7 @@ impl<'a> Exchange<'a> {
         } else if events.intersects(gone) {
             return Err(End::ClientGone("connection reset"));
         }
-        if events.contains(PollFlags::POLLIN) && self.body_left == 0 {
+        if events.contains(PollFlags::POLLIN) && self.body_complete() {
             if self.conn.client_closed() {
                 return Err(End::ClientGone("client closed the connection"));
             }
@@ -285,48 +285,25 @@ impl<'a> Exchange<'a> {
         Ok(())
     }
 
-    /// Moves buffered body bytes to the script's stdin (or drops them if
-    /// the script has closed it); closes stdin once the body is complete.
+    /// Moves buffered body bytes to the script's stdin (see [`BodyIn`]).
     fn pump_body(&mut self) -> Result<(), End> {
-        let mut moved = 0;
-        while moved < self.body_buffered {
-            let Some(stdin) = self.pipes.stdin.as_mut() else {
-                moved = self.body_buffered;
-                break;
-            };
-            let chunk = &self.conn.buffered()[moved..self.body_buffered];
-            match stdin.write(chunk) {
-                Ok(n) => moved += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // The script closed its stdin or exited: the rest of the
-                // body is read and dropped.
-                Err(_) => self.pipes.stdin = None,
-            }
+        match &mut self.body {
+            Some(body) => body
+                .pump(self.conn, &mut self.pipes.stdin)
+                .map_err(body_end),
+            None => Ok(()),
         }
-        self.conn.consume(moved);
-        self.body_buffered -= moved;
-        if self.body_left == 0 && self.body_buffered == 0 {
-            self.pipes.stdin = None;
-        }
-        Ok(())
     }
 
-    /// Reads body bytes from the client, never more than the body still
-    /// holds: what follows is the next request.
+    /// Reads body bytes from the client, then passes them on.
     fn read_client(&mut self) -> Result<(), End> {
-        let max = usize::try_from(self.body_left).unwrap_or(usize::MAX);
-        match self.conn.fill_now(max) {
-            Ok(0) => Err(End::ClientGone("client closed the connection mid-body")),
-            Ok(n) => {
-                self.body_left -= n as u64;
-                self.body_buffered += n;
-                self.last_client = Instant::now();
-                self.pump_body()
-            }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(()),
-            Err(e) => Err(End::ClientGone(e.desc())),
+        let Some(body) = &mut self.body else {
+            return Ok(());
+        };
+        if body.read(self.conn).map_err(body_end)? {
+            self.last_client = Instant::now();
         }
+        self.pump_body()
     }
 
     fn read_stdout(&mut self, script: &Script) -> Result<(), End> {
@@ -425,6 +402,13 @@ impl<'a> Exchange<'a> {
         self.read_stderr();
         self.stderr.flush();
         self.exited_at.is_some()
+    }
+}
+
+fn body_end(e: BodyError) -> End {
+    match e {
+        BodyError::Gone(why) => End::ClientGone(why),
+        BodyError::Bad(e) => End::BadBody(e),
     }
 }
 

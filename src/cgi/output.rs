@@ -31,11 +31,20 @@ pub struct Ask {
 }
 
 /// The script broke CGI before its response began: the client gets 502
-/// with `short` in the page, and the log gets `detail`.
+/// with `short` in the page, and the log gets `detail`; `head` holds the
+/// start of the header bytes received, for diagnosis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub short: &'static str,
     pub detail: String,
+    pub head: Vec<u8>,
+}
+
+/// How much of a bad header block is kept to show.
+const HEAD_SHOWN: usize = 4096;
+
+fn shown_head(buf: &[u8]) -> Vec<u8> {
+    buf[..buf.len().min(HEAD_SHOWN)].to_vec()
 }
 
 /// What a piece of output led to.
@@ -91,6 +100,15 @@ impl Output {
         !matches!(self.state, State::Head { .. })
     }
 
+    /// The start of the header bytes received so far, while the head is
+    /// still incomplete (for diagnosis).
+    pub fn head_so_far(&self) -> Vec<u8> {
+        match &self.state {
+            State::Head { buf, .. } => shown_head(buf),
+            _ => Vec::new(),
+        }
+    }
+
     /// True when further output is dropped (local redirect).
     pub fn discarding(&self) -> bool {
         matches!(self.state, State::Discard)
@@ -107,6 +125,7 @@ impl Output {
                         return Err(Fault {
                             short: "script headers too large",
                             detail: format!("header block over {} bytes", self.ask.max_head),
+                            head: shown_head(buf),
                         });
                     }
                     *scanned = buf.len().saturating_sub(2);
@@ -117,11 +136,13 @@ impl Output {
                     return Err(Fault {
                         short: "script headers too large",
                         detail: format!("header block over {} bytes", self.ask.max_head),
+                        head: shown_head(&buf),
                     });
                 }
                 let head = headers::parse(&buf[..head_len]).map_err(|e| Fault {
                     short: "malformed script headers",
                     detail: e.0,
+                    head: shown_head(&buf),
                 })?;
                 if let Some(target) = local_redirect(&head) {
                     self.state = State::Discard;
@@ -141,10 +162,12 @@ impl Output {
             State::Head { buf, .. } if buf.is_empty() => Err(Fault {
                 short: "script sent no output",
                 detail: "no output".into(),
+                head: Vec::new(),
             }),
-            State::Head { .. } => Err(Fault {
+            State::Head { buf, .. } => Err(Fault {
                 short: "script output ended within its headers",
                 detail: "output ended before the blank line ending the headers".into(),
+                head: shown_head(buf),
             }),
             State::Body(framing) => {
                 if let Err(Mismatch::Short(left)) = framing.finish(out) {

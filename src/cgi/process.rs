@@ -9,6 +9,7 @@
 //! Every running script's group is listed so that shutdown can stop them
 //! all.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -55,11 +56,18 @@ pub struct Pipes {
 }
 
 /// Starts `program` in `dir` with exactly `env`.
-pub fn spawn(program: &Path, dir: &Path, env: &Env, input: &Input) -> io::Result<(Script, Pipes)> {
+pub fn spawn(
+    program: &Path,
+    args: &[OsString],
+    dir: &Path,
+    env: &Env,
+    input: &Input,
+) -> io::Result<(Script, Pipes)> {
     let mut attempts = 0;
     let mut child = loop {
         let mut cmd = Command::new(program);
-        cmd.env_clear()
+        cmd.args(args)
+            .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .process_group(0)

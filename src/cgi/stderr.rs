@@ -7,6 +7,8 @@
 use std::io::Write;
 
 const MAX_LINE: usize = 4096;
+/// How much of the end of stderr is kept, to show with a failure.
+const TAIL: usize = 4096;
 
 pub struct StderrLog {
     /// `/cgi-bin/x.sh[1234]`, to name the script in other log lines.
@@ -14,6 +16,8 @@ pub struct StderrLog {
     /// `rcgi: /cgi-bin/x.sh[1234]: `
     tag: Vec<u8>,
     partial: Vec<u8>,
+    /// The last bytes of stderr.
+    tail: Vec<u8>,
     /// Lines logged so far.
     pub lines: u64,
 }
@@ -28,6 +32,7 @@ impl StderrLog {
             name,
             tag,
             partial: Vec::new(),
+            tail: Vec::new(),
             lines: 0,
         }
     }
@@ -35,6 +40,7 @@ impl StderrLog {
     /// Takes the next piece of stderr and logs the lines it completes,
     /// all with one write.
     pub fn push(&mut self, data: &[u8]) {
+        self.keep_tail(data);
         let mut out = Vec::new();
         for &b in data {
             if b == b'\n' {
@@ -49,6 +55,18 @@ impl StderrLog {
         if !out.is_empty() {
             crate::log::error_bytes(&out);
         }
+    }
+
+    /// The last 4 KiB of stderr.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail
+    }
+
+    fn keep_tail(&mut self, data: &[u8]) {
+        let data = &data[data.len().saturating_sub(TAIL)..];
+        let excess = (self.tail.len() + data.len()).saturating_sub(TAIL);
+        self.tail.drain(..excess);
+        self.tail.extend_from_slice(data);
     }
 
     /// Logs an unfinished last line.
@@ -94,5 +112,8 @@ mod tests {
         log.push(&vec![b'z'; MAX_LINE * 2 + 5]);
         assert_eq!(log.lines, 3);
         assert_eq!(log.partial.len(), 5);
+        log.push(b"the end\n");
+        assert_eq!(log.tail().len(), TAIL);
+        assert!(log.tail().ends_with(b"zzthe end\n"));
     }
 }

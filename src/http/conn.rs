@@ -5,7 +5,8 @@
 //! Reads and writes are blocking with timeouts, except the `*_now`
 //! variants, which never wait (for the exchange's `poll` loop).
 
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
@@ -125,6 +126,21 @@ impl Conn {
     pub fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
         self.stream.set_write_timeout(Some(timeout))?;
         (&self.stream).write_all(data)
+    }
+
+    /// Sends `len` bytes of `file` from `offset` (the kernel copies them:
+    /// sendfile), waiting at most `timeout` for each step. Returns how
+    /// many were sent.
+    pub fn send_file(
+        &mut self,
+        file: &mut File,
+        offset: u64,
+        len: u64,
+        timeout: Duration,
+    ) -> io::Result<u64> {
+        file.seek(SeekFrom::Start(offset))?;
+        self.stream.set_write_timeout(Some(timeout))?;
+        io::copy(&mut file.take(len), &mut &self.stream)
     }
 
     /// True when the client has closed its side and sent nothing more that

@@ -1,11 +1,13 @@
 //! HTTP/1.1 on one connection (RFC 9112): the buffered socket, the request
-//! head, request body framing (chunked decoding), and response writing.
+//! head, request bodies (chunked decoding, spooling, draining), and
+//! response writing.
 
 pub mod chunked;
 pub mod conn;
 pub mod framing;
 pub mod request;
 pub mod response;
+pub mod spool;
 
 /// The protocol version a client spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -81,6 +81,19 @@ pub fn error_page(
     extra: &[(String, Vec<u8>)],
 ) -> u64 {
     let body = format!("{status} {}: {detail}\n", reason(status));
+    text_page(out, status, &body, head_only, connection, extra)
+}
+
+/// A `text/plain` response with `body`, no body for HEAD, and any
+/// `extra` fields. Returns the number of body bytes written.
+pub fn text_page(
+    out: &mut Vec<u8>,
+    status: u16,
+    body: &str,
+    head_only: bool,
+    connection: Connection,
+    extra: &[(String, Vec<u8>)],
+) -> u64 {
     let mut fields = vec![(
         "Content-Type".to_string(),
         b"text/plain; charset=utf-8".to_vec(),

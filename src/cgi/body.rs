@@ -1,0 +1,186 @@
+//! The request body on its way from the client to the script's stdin,
+//! inside the exchange: a `Content-Length` body, or a chunked one decoded
+//! as it comes (`--chunked stream`). It knows which of the connection's
+//! buffered bytes are body (what follows is the next request), what is
+//! still owed by the client, and when the body is complete, so stdin can
+//! be closed. Once the script closes its stdin, the rest is dropped.
+
+use std::io::{self, Write};
+use std::process::ChildStdin;
+
+use nix::errno::Errno;
+
+use crate::http::HttpError;
+use crate::http::chunked::{Decoder, Next};
+use crate::http::conn::Conn;
+
+pub enum BodyIn {
+    /// `left` bytes still to come from the client, after `buffered` at
+    /// the front of the connection's buffer.
+    Length { left: u64, buffered: usize },
+    /// Chunked: the buffer holds raw coding; `total` body bytes so far.
+    Chunked {
+        decoder: Decoder,
+        total: u64,
+        max: u64,
+    },
+}
+
+/// What went wrong with a body while streaming it.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The client closed the connection, or it failed.
+    Gone(&'static str),
+    /// Invalid chunked coding, or past the body bound.
+    Bad(HttpError),
+}
+
+impl BodyIn {
+    /// A `Content-Length` body of `len` bytes, some perhaps buffered.
+    pub fn length(conn: &Conn, len: u64) -> BodyIn {
+        let buffered = conn
+            .buffered()
+            .len()
+            .min(usize::try_from(len).unwrap_or(usize::MAX));
+        BodyIn::Length {
+            left: len - buffered as u64,
+            buffered,
+        }
+    }
+
+    /// A chunked body of at most `max` decoded bytes.
+    pub fn chunked(max: u64) -> BodyIn {
+        BodyIn::Chunked {
+            decoder: Decoder::default(),
+            total: 0,
+            max,
+        }
+    }
+
+    /// True while the client owes bytes and none are waiting in the
+    /// buffer: time to read from the client.
+    pub fn wants_read(&self, conn: &Conn) -> bool {
+        match self {
+            BodyIn::Length { left, buffered } => *left > 0 && *buffered == 0,
+            BodyIn::Chunked { decoder, .. } => !decoder.is_done() && conn.buffered().is_empty(),
+        }
+    }
+
+    /// True while body bytes wait in the buffer for the script.
+    pub fn has_data(&self, conn: &Conn) -> bool {
+        match self {
+            BodyIn::Length { buffered, .. } => *buffered > 0,
+            BodyIn::Chunked { decoder, .. } => !decoder.is_done() && !conn.buffered().is_empty(),
+        }
+    }
+
+    /// True once the whole body has been received and passed on.
+    pub fn complete(&self) -> bool {
+        match self {
+            BodyIn::Length { left, buffered } => *left == 0 && *buffered == 0,
+            BodyIn::Chunked { decoder, .. } => decoder.is_done(),
+        }
+    }
+
+    /// Body bytes still on the wire, if known (a chunked body's are not).
+    pub fn unread(&self) -> Option<u64> {
+        match self {
+            BodyIn::Length { left, .. } => Some(*left),
+            BodyIn::Chunked { decoder, .. } if decoder.is_done() => Some(0),
+            BodyIn::Chunked { .. } => None,
+        }
+    }
+
+    /// Reads what the client has sent, without waiting; never past a
+    /// `Content-Length` body (what follows is the next request). Returns
+    /// false if nothing was there.
+    pub fn read(&mut self, conn: &mut Conn) -> Result<bool, BodyError> {
+        let max = match self {
+            BodyIn::Length { left, .. } => usize::try_from(*left).unwrap_or(usize::MAX),
+            BodyIn::Chunked { .. } => usize::MAX,
+        };
+        match conn.fill_now(max) {
+            Ok(0) => Err(BodyError::Gone("client closed the connection mid-body")),
+            Ok(n) => {
+                if let BodyIn::Length { left, buffered } = self {
+                    *left -= n as u64;
+                    *buffered += n;
+                }
+                Ok(true)
+            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(false),
+            Err(e) => Err(BodyError::Gone(e.desc())),
+        }
+    }
+
+    /// Moves buffered body bytes into `stdin` as far as it takes them
+    /// (dropping them if the script has closed it), and closes `stdin`
+    /// once the body is complete.
+    pub fn pump(
+        &mut self,
+        conn: &mut Conn,
+        stdin: &mut Option<ChildStdin>,
+    ) -> Result<(), BodyError> {
+        loop {
+            let ready = match self {
+                BodyIn::Length { buffered, .. } => *buffered,
+                BodyIn::Chunked {
+                    decoder,
+                    total,
+                    max,
+                } => {
+                    let (used, next) = decoder.advance(conn.buffered()).map_err(BodyError::Bad)?;
+                    conn.consume(used);
+                    match next {
+                        Next::Data(n) if *total + n as u64 > *max => {
+                            return Err(BodyError::Bad(HttpError::new(
+                                413,
+                                "request body too large",
+                            )));
+                        }
+                        Next::Data(n) => n,
+                        Next::More | Next::Done => 0,
+                    }
+                }
+            };
+            if ready == 0 {
+                break;
+            }
+            let taken = match stdin.as_mut() {
+                None => ready,
+                Some(pipe) => match pipe.write(&conn.buffered()[..ready]) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                    // The script closed its stdin or exited: the rest of
+                    // the body is read and dropped.
+                    Err(_) => {
+                        *stdin = None;
+                        0
+                    }
+                },
+            };
+            conn.consume(taken);
+            match self {
+                BodyIn::Length { buffered, .. } => *buffered -= taken,
+                BodyIn::Chunked { decoder, total, .. } => {
+                    decoder.took(taken);
+                    *total += taken as u64;
+                }
+            }
+        }
+        if self.complete() {
+            *stdin = None;
+        }
+        Ok(())
+    }
+
+    /// Drops body bytes still buffered (the script will not read them),
+    /// so the buffer starts with the next request.
+    pub fn discard_buffered(&mut self, conn: &mut Conn) {
+        if let BodyIn::Length { buffered, .. } = self {
+            conn.consume(*buffered);
+            *buffered = 0;
+        }
+    }
+}

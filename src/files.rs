@@ -1,0 +1,268 @@
+//! Plain files from `--static`, served at `/` beside the scripts, so a
+//! legacy site's pages and the scripts their forms post to run together.
+//! GET and HEAD only, with the same path rules as scripts
+//! ([`route::walk`]); a folder serves its `index.html`; `Content-Type`
+//! comes from the extension (no sniffing); `Last-Modified` with
+//! `If-Modified-Since` (304); one byte `Range` (206, or 416). Nothing
+//! under the script root is ever served, so a script's source stays
+//! private even when the two folders overlap.
+
+use std::fs::{File, Metadata};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::clock;
+use crate::http::HttpError;
+use crate::http::response::{self, Head};
+use crate::page::Page;
+use crate::route::{self, Walked};
+use crate::serve::Served;
+
+/// How long sending one file may stall.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+enum Target {
+    File(PathBuf, Metadata),
+    AddSlash,
+}
+
+/// A `Range` request's meaning for a file of some length.
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    /// Absent, malformed or several ranges: send the whole file.
+    Whole,
+    /// Bytes `first..=last`.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+pub fn serve(static_root: &Path, script_root: &Path, page: &mut Page) -> Served {
+    match find(static_root, script_root, page) {
+        Ok(Target::File(path, meta)) => send(page, &path, &meta),
+        Ok(Target::AddSlash) => {
+            let query = page.req.query.as_ref().map(|q| format!("?{q}"));
+            page.moved(&format!("{}/{}", page.req.path, query.unwrap_or_default()))
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+fn find(static_root: &Path, script_root: &Path, page: &Page) -> Result<Target, HttpError> {
+    if !matches!(page.req.method.as_str(), "GET" | "HEAD") {
+        return Err(HttpError::new(405, "files take GET and HEAD only"));
+    }
+    let not_found = HttpError::new(404, "no file at this path");
+    let segments = route::decode_path(&page.req.path)?;
+    let (path, meta) = match route::walk(static_root, "", &segments)? {
+        Walked::File {
+            path, meta, used, ..
+        } if used == segments.len() => (path, meta),
+        Walked::File { .. } => return Err(not_found),
+        Walked::Folder { .. } if !page.req.path.ends_with('/') => return Ok(Target::AddSlash),
+        Walked::Folder { path, .. } => {
+            let index = path.join("index.html");
+            match index.metadata() {
+                Ok(meta) if meta.is_file() && route::inside(static_root, &index) => (index, meta),
+                _ => return Err(HttpError::new(403, "folder without an index.html")),
+            }
+        }
+    };
+    if route::inside(script_root, &path) {
+        return Err(not_found);
+    }
+    Ok(Target::File(path, meta))
+}
+
+fn send(page: &mut Page, path: &Path, meta: &Metadata) -> Served {
+    let len = meta.len();
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    let mut fields = vec![
+        (
+            "Content-Type".to_string(),
+            content_type(path).as_bytes().to_vec(),
+        ),
+        ("Accept-Ranges".to_string(), b"bytes".to_vec()),
+    ];
+    if let Some(m) = modified {
+        fields.push((
+            "Last-Modified".to_string(),
+            clock::http_date_of(m).into_bytes(),
+        ));
+    }
+    let since = page
+        .req
+        .header("if-modified-since")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(clock::parse_http_date);
+    if let (Some(m), Some(since)) = (modified, since) {
+        if m <= since {
+            return send_head(page, 304, &fields, None).0;
+        }
+    }
+    let range = match (page.req.header("range"), page.req.header("if-range")) {
+        (Some(r), None) => parse_range(r, len),
+        _ => Range::Whole,
+    };
+    let (status, first, count) = match range {
+        Range::Whole => (200, 0, len),
+        Range::Part(first, last) => {
+            let span = format!("bytes {first}-{last}/{len}");
+            fields.push(("Content-Range".to_string(), span.into_bytes()));
+            (206, first, last - first + 1)
+        }
+        Range::Unsatisfiable => {
+            let fields = [(
+                "Content-Range".to_string(),
+                format!("bytes */{len}").into_bytes(),
+            )];
+            return send_head(page, 416, &fields, Some(0)).0;
+        }
+    };
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(_) => return page.error(HttpError::new(403, "file cannot be read")),
+    };
+    let (mut served, sent) = send_head(page, status, &fields, Some(count));
+    if page.head_only || !sent {
+        return served;
+    }
+    match page.conn.send_file(&mut file, first, count, SEND_TIMEOUT) {
+        Ok(n) if n == count => served.bytes = n,
+        Ok(n) => {
+            served.bytes = n;
+            served.close = true;
+        }
+        Err(_) => served.close = true,
+    }
+    served
+}
+
+/// Writes a response head (with an empty body for 304 and 416); also
+/// says whether it was sent.
+fn send_head(
+    page: &mut Page,
+    status: u16,
+    fields: &[(String, Vec<u8>)],
+    length: Option<u64>,
+) -> (Served, bool) {
+    let connection = page.connection(false);
+    let mut out = Vec::with_capacity(512);
+    Head {
+        status,
+        reason: response::reason(status),
+        fields,
+        length,
+        chunked: false,
+        connection,
+    }
+    .write(&mut out);
+    let sent = page.conn.write_all(&out, SEND_TIMEOUT).is_ok();
+    let served = Served {
+        status,
+        bytes: 0,
+        close: !sent || connection == response::Connection::Close,
+    };
+    (served, sent)
+}
+
+/// `bytes=first-last`, `bytes=first-` or `bytes=-suffix` (one range).
+fn parse_range(value: &[u8], len: u64) -> Range {
+    let Some(spec) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Range::Whole;
+    };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Whole;
+    };
+    let num = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    match (num(a), num(b)) {
+        (Some(first), _) if first >= len => Range::Unsatisfiable,
+        (Some(first), Some(last)) if first <= last => Range::Part(first, last.min(len - 1)),
+        (Some(first), None) if b.is_empty() => Range::Part(first, len - 1),
+        (None, Some(suffix)) if a.is_empty() => match suffix.min(len) {
+            0 => Range::Unsatisfiable,
+            n => Range::Part(len - n, len - 1),
+        },
+        _ => Range::Whole,
+    }
+}
+
+/// The media type of a file, from its extension; text types in UTF-8.
+fn content_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    match ext.as_deref().unwrap_or("") {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" | "map" => "application/json",
+        "txt" | "text" | "log" => "text/plain; charset=utf-8",
+        "md" => "text/markdown; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "ico" => "image/vnd.microsoft.icon",
+        "bmp" => "image/bmp",
+        "pdf" => "application/pdf",
+        "wasm" => "application/wasm",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "tar" => "application/x-tar",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(b"bytes=0-9", 100), Range::Part(0, 9));
+        assert_eq!(parse_range(b"bytes=90-200", 100), Range::Part(90, 99));
+        assert_eq!(parse_range(b"bytes=95-", 100), Range::Part(95, 99));
+        assert_eq!(parse_range(b"bytes=-10", 100), Range::Part(90, 99));
+        assert_eq!(parse_range(b"bytes=-500", 100), Range::Part(0, 99));
+        assert_eq!(parse_range(b"bytes=100-", 100), Range::Unsatisfiable);
+        assert_eq!(parse_range(b"bytes=-0", 100), Range::Unsatisfiable);
+        assert_eq!(parse_range(b"bytes=-5", 0), Range::Unsatisfiable);
+        assert_eq!(parse_range(b"bytes=5-1", 100), Range::Whole);
+        assert_eq!(parse_range(b"bytes=0-1,5-6", 100), Range::Whole);
+        assert_eq!(parse_range(b"items=0-1", 100), Range::Whole);
+        assert_eq!(parse_range(b"bytes=a-b", 100), Range::Whole);
+    }
+
+    #[test]
+    fn types_by_extension() {
+        assert_eq!(
+            content_type(Path::new("a/INDEX.HTML")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(content_type(Path::new("x.png")), "image/png");
+        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+    }
+}

@@ -206,6 +206,58 @@ fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, HttpError>
     Err(HttpError::new(403, "folder without an index script"))
 }
 
+/// The URL paths (percent-encoded) of the scripts under the mount, for
+/// `--debug`'s list at start: files a handler runs or that are
+/// executable, outside hidden folders, at most `max` of them.
+pub fn list_scripts(mount: &Mount, max: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut folders = vec![(mount.root.to_path_buf(), mount.prefix.to_string())];
+    let mut visited = 0;
+    while let Some((folder, url)) = folders.pop() {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            visited += 1;
+            let name = entry.file_name();
+            if name.as_bytes().starts_with(b".") || found.len() >= max || visited > 100 * max {
+                continue;
+            }
+            let url = format!("{url}/{}", url_encode(name.as_bytes()));
+            let Ok((meta, linked)) = stat(&entry.path()) else {
+                continue;
+            };
+            if linked && !inside(mount.root, &entry.path()) {
+                continue;
+            }
+            if meta.is_dir() {
+                folders.push((entry.path(), url));
+            } else if meta.is_file()
+                && script(mount, entry.path(), &meta, Vec::new(), Vec::new()).is_ok()
+            {
+                found.push(url);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Percent-encodes what is not plain in a URL path segment.
+fn url_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn stat_error(e: std::io::Error) -> HttpError {
     match e.kind() {
         ErrorKind::PermissionDenied => HttpError::new(403, "permission denied"),
@@ -350,6 +402,34 @@ mod tests {
         assert_eq!(r.script_name, b"/cgi-bin/index.cgi");
         assert_eq!(status(&root, "/cgi-bin/site"), 301);
         assert_eq!(status(&root, "/cgi-bin"), 301);
+    }
+
+    #[test]
+    fn lists_the_scripts_it_would_run() {
+        let dir = tree();
+        let root = dir.path().canonicalize().unwrap();
+        fs::write(root.join("app/sp ace.php"), "").unwrap();
+        let (handlers, index) = (handlers(), index());
+        let mount = Mount {
+            root: &root,
+            prefix: "/cgi-bin",
+            handlers: &handlers,
+            index: &index,
+        };
+        let listed = list_scripts(&mount, 100);
+        assert_eq!(
+            listed,
+            [
+                "/cgi-bin/app/page.php",
+                "/cgi-bin/app/run.pl",
+                "/cgi-bin/app/sp%20ace.php",
+                "/cgi-bin/index.cgi",
+                "/cgi-bin/inside",
+                "/cgi-bin/nph-raw",
+                "/cgi-bin/site/index.php",
+            ]
+        );
+        assert_eq!(list_scripts(&mount, 2).len(), 2);
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub fn serve(shared: &Shared, conn: &mut Conn, req: &Request) -> Served {
         return page.busy("too many scripts running");
     };
     let continued = !(req.expect_continue && page.body_unread)
-        || page.conn.write_all(CONTINUE, cfg.limits.idle_timeout).is_ok();
+        || page
+            .conn
+            .write_all(CONTINUE, cfg.limits.idle_timeout)
+            .is_ok();
     if !continued {
         return Served {
             status: 499,

@@ -53,6 +53,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         config.prefix,
         config.root.display()
     );
+    if config.debug {
+        list_scripts(&config, addr);
+    }
     let stop = crate::shutdown::install().context("cannot install signal handlers")?;
     let shared = Arc::new(Shared {
         connections: Gate::new(config.limits.max_connections, 0),
@@ -65,6 +68,17 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     drop(listener);
     shut_down(&shared);
     Ok(())
+}
+
+/// `--debug`: say which scripts there are, and their URLs.
+fn list_scripts(config: &Config, addr: SocketAddr) {
+    let scripts = crate::route::list_scripts(&crate::serve::mount(config), 200);
+    if scripts.is_empty() {
+        log::error(format_args!("no scripts under {}", config.root.display()));
+    }
+    for url in scripts {
+        log::error(format_args!("script http://{}{url}", url_host(addr)));
+    }
 }
 
 /// `127.0.0.1:8000` or `[::1]:8000`.

@@ -2,15 +2,19 @@
 //! received but not used yet, so that body bytes that arrive with a head,
 //! or a pipelined request that arrives with a body, are never lost.
 //!
-//! Reads and writes are blocking with timeouts, except the `*_now`
-//! variants, which never wait (for the exchange's `poll` loop).
+//! The socket is non-blocking, so that the exchange's `poll` loop and
+//! `splice(2)` can use it directly. The methods that take a `timeout`
+//! wait with `poll` until they are done or the time is up; the `*_now`
+//! ones never wait.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{MsgFlags, recv, send};
 
 pub struct Conn {
@@ -23,19 +27,21 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    read_timeout: Option<Duration>,
 }
 
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 /// How much it reads at most while lingering.
 const LINGER_BYTES: usize = 1 << 20;
+/// Largest piece of a file handed to `sendfile` at once.
+const SENDFILE_STEP: usize = 1 << 20;
 
 impl Conn {
     /// Wraps an accepted socket; the buffer holds at least `head` bytes
     /// (the largest request head) and 64 KiB (for body reads).
     pub fn new(stream: TcpStream, head: usize) -> io::Result<Conn> {
         stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
         Ok(Conn {
             local: unmap(stream.local_addr()?),
             peer: unmap(stream.peer_addr()?),
@@ -43,7 +49,6 @@ impl Conn {
             buf: vec![0; head.max(64 * 1024)],
             start: 0,
             end: 0,
-            read_timeout: None,
         })
     }
 
@@ -80,67 +85,95 @@ impl Conn {
 
     /// Waits for more bytes, at most `max`, until `timeout` passes.
     /// Returns 0 at the end of the stream; a timeout is an error of kind
-    /// `WouldBlock` or `TimedOut`.
+    /// `TimedOut`.
     pub fn fill(&mut self, max: usize, timeout: Duration) -> io::Result<usize> {
-        let timeout = Some(timeout.max(Duration::from_millis(1)));
-        if self.read_timeout != timeout {
-            self.stream.set_read_timeout(timeout)?;
-            self.read_timeout = timeout;
-        }
-        let room = self.room(max);
-        if room.is_empty() {
-            return Err(io::Error::other("read buffer full"));
-        }
+        let deadline = Instant::now() + timeout;
         loop {
-            match (&self.stream).read(&mut self.buf[room.clone()]) {
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(n);
+            match self.fill_now(max) {
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLIN, deadline)?,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+                Ok(0) if self.room(max).is_empty() => {
+                    return Err(io::Error::other("read buffer full"));
                 }
-                // A signal (shutdown) interrupts reads that have a timeout.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Ok(n) => return Ok(n),
             }
         }
     }
 
     /// Reads what has arrived, at most `max` bytes, without waiting.
+    /// Returns 0 at the end of the stream (or with no room to read into).
     pub fn fill_now(&mut self, max: usize) -> nix::Result<usize> {
         let fd = self.stream.as_raw_fd();
         let room = self.room(max);
         if room.is_empty() {
             return Ok(0);
         }
-        let n = recv(fd, &mut self.buf[room], MsgFlags::MSG_DONTWAIT)?;
+        let n = recv(fd, &mut self.buf[room], MsgFlags::empty())?;
         self.end += n;
         Ok(n)
     }
 
     /// Sends what the socket takes now, without waiting.
     pub fn send_now(&self, data: &[u8]) -> nix::Result<usize> {
-        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-        send(self.stream.as_raw_fd(), data, flags)
+        send(self.stream.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL)
     }
 
     /// Sends all of `data`, waiting at most `timeout` for each step.
-    pub fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
-        self.stream.set_write_timeout(Some(timeout))?;
-        (&self.stream).write_all(data)
+    pub fn write_all(&mut self, mut data: &[u8], timeout: Duration) -> io::Result<()> {
+        while !data.is_empty() {
+            match self.send_now(data) {
+                Ok(n) => data = &data[n..],
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT, Instant::now() + timeout)?,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
-    /// Sends `len` bytes of `file` from `offset` (the kernel copies them:
-    /// sendfile), waiting at most `timeout` for each step. Returns how
-    /// many were sent.
+    /// Sends `len` bytes of `file` from `offset` (the kernel copies them,
+    /// with sendfile), waiting at most `timeout` for each step. Returns
+    /// how many were sent.
     pub fn send_file(
         &mut self,
-        file: &mut File,
+        file: &File,
         offset: u64,
         len: u64,
         timeout: Duration,
     ) -> io::Result<u64> {
-        file.seek(SeekFrom::Start(offset))?;
-        self.stream.set_write_timeout(Some(timeout))?;
-        io::copy(&mut file.take(len), &mut &self.stream)
+        let mut at = i64::try_from(offset).map_err(io::Error::other)?;
+        let mut sent = 0;
+        while sent < len {
+            let step = usize::try_from(len - sent)
+                .unwrap_or(usize::MAX)
+                .min(SENDFILE_STEP);
+            match nix::sys::sendfile::sendfile64(&self.stream, file, Some(&mut at), step) {
+                Ok(0) => break,
+                Ok(n) => sent += n as u64,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT, Instant::now() + timeout)?,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Waits until the socket is ready for `events` or `deadline` passes.
+    fn wait(&self, events: PollFlags, deadline: Instant) -> io::Result<()> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.stream.as_fd(), events)];
+            match poll(&mut fds, timeout) {
+                Ok(0) | Err(Errno::EINTR) => {}
+                Ok(_) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// True when the client has closed its side and sent nothing more that
@@ -148,11 +181,10 @@ impl Conn {
     /// half-closes after sending pipelined requests is still reading.
     pub fn client_closed(&self) -> bool {
         let mut probe = [0u8; 1];
-        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
-        match recv(self.stream.as_raw_fd(), &mut probe, flags) {
+        match recv(self.stream.as_raw_fd(), &mut probe, MsgFlags::MSG_PEEK) {
             Ok(0) => self.buffered().is_empty(),
             Ok(_) => false,
-            Err(nix::errno::Errno::EAGAIN) => false,
+            Err(Errno::EAGAIN) => false,
             Err(_) => true,
         }
     }

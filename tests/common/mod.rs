@@ -471,3 +471,206 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+// Real programs (the `legacy_*` tests): looking them up, running them as
+// clients kept away from the user's configuration, and building what
+// they send.
+
+/// The path of `program` (a name looked up in `PATH`, or a path); fails
+/// the test, naming the Debian package to install, when it is missing.
+/// `.ci/run` installs every one of them.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program)).filter(|p| is_executable(p))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|p| is_executable(p))
+        })
+    };
+    found.unwrap_or_else(|| {
+        panic!("{program} is not installed: apt-get install {package} (.ci/run installs it)")
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Fails the test unless Perl can load `module` (from `package`).
+pub fn require_perl_module(module: &str, package: &str) {
+    let ok = Command::new("perl")
+        .args([&format!("-M{module}"), "-e1"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "Perl module {module} is missing: apt-get install {package} (.ci/run installs it)"
+    );
+}
+
+/// The SHA-256 of `data` in lower-case hex (by coreutils' `sha256sum`).
+pub fn sha256_hex(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sha256sum");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("sha256sum output");
+    writer.join().unwrap().expect("feed sha256sum");
+    assert!(out.status.success(), "sha256sum failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().next().unwrap().to_string()
+}
+
+/// A command for a real client program (`git`, `curl`) that reads none
+/// of the user's configuration (`HOME` is `home`) and uses no proxy.
+pub fn client_command(program: &str, home: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    for var in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "CURL_HOME",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("no_proxy", "*")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Ada Tester")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.org")
+        .env("GIT_COMMITTER_NAME", "Ada Tester")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.org");
+    cmd
+}
+
+/// Runs `cmd` to its end; fails the test with its output unless it
+/// succeeded. Returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `git ARGS` in `dir`, as a client kept off the user's configuration;
+/// returns its stdout as text.
+pub fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
+    let out = run_ok(client_command("git", home).current_dir(dir).args(args));
+    String::from_utf8(out).expect("git prints text")
+}
+
+/// Makes a bare repository at `bare` (branch `main`) holding one commit,
+/// `subject`, of `files`.
+pub fn bare_repo(bare: &Path, home: &Path, files: &[(&str, &[u8])], subject: &str) {
+    let work = home.join(format!(
+        "seed-{}",
+        bare.file_name().unwrap().to_string_lossy()
+    ));
+    fs::create_dir_all(&work).unwrap();
+    git(&work, home, &["init", "-q", "-b", "main"]);
+    for (name, data) in files {
+        let path = work.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, data).unwrap();
+    }
+    git(&work, home, &["add", "-A"]);
+    git(&work, home, &["commit", "-q", "-m", subject]);
+    let bare_text = bare.to_str().unwrap();
+    git(&work, home, &["clone", "-q", "--bare", ".", bare_text]);
+    git(bare, home, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+}
+
+/// One part of a `multipart/form-data` body: a field, or a file when
+/// `filename` is set.
+pub struct Part<'a> {
+    pub name: &'a str,
+    pub filename: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub data: &'a [u8],
+}
+
+/// A `multipart/form-data` body of `parts`, built by hand as a browser
+/// would send it. Its `Content-Type` is
+/// `multipart/form-data; boundary=BOUNDARY`.
+pub fn multipart(boundary: &str, parts: &[Part]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disposition = format!("Content-Disposition: form-data; name=\"{}\"", part.name);
+        if let Some(filename) = part.filename {
+            disposition.push_str(&format!("; filename=\"{filename}\""));
+        }
+        body.extend_from_slice(disposition.as_bytes());
+        body.extend_from_slice(b"\r\n");
+        if let Some(ct) = part.content_type {
+            body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(part.data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
+
+/// Sends one `POST path` with `body` (HTTP/1.1, `Content-Length`,
+/// connection closed after) and reads the response.
+pub fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Response {
+    let mut c = server.connect();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    c.send(head.as_bytes());
+    c.send(body);
+    c.response()
+}
+
+/// Sends one `POST path` with `body` in chunks of `chunk` bytes
+/// (`Transfer-Encoding: chunked`) and reads the response.
+pub fn post_chunked(
+    server: &Server,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    chunk: usize,
+) -> Response {
+    let mut c = server.connect();
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for piece in body.chunks(chunk.max(1)) {
+        raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        raw.extend_from_slice(piece);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    c.send(&raw);
+    c.response()
+}

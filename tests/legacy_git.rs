@@ -1,0 +1,168 @@
+//! git's smart HTTP protocol through the real `git http-backend`, driven
+//! by the real `git` client: clone, push of a commit holding a 5 MiB file
+//! (which git sends as a chunked POST), and a second clone that gets the
+//! file back byte for byte; once with chunked bodies spooled, once
+//! streamed.
+
+mod common;
+
+use std::fs;
+
+use common::{
+    Root, Server, bare_repo, client_command, git, noise, require, run_ok, sha256_hex, wait_until,
+};
+
+/// The CGI script: it notes how the request body arrives, then becomes
+/// git-http-backend.
+const BACKEND: &str = r#"#!/bin/sh
+echo "backend: $REQUEST_METHOD $PATH_INFO length=${CONTENT_LENGTH-unset} te=${HTTP_TRANSFER_ENCODING-unset}" >&2
+exec git http-backend
+"#;
+
+const BIG: usize = 5 << 20;
+
+fn clone_push_clone(chunked_mode: &str) {
+    require("git", "git");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().canonicalize().unwrap();
+    let projects = home.join("projects");
+    let bare = projects.join("repo.git");
+    bare_repo(
+        &bare,
+        &home,
+        &[("README", b"a repository served by rcgi\n")],
+        "first commit",
+    );
+    git(&bare, &home, &["config", "http.receivepack", "true"]);
+
+    let root = Root::new();
+    root.script("git", BACKEND);
+    let project_root = format!("GIT_PROJECT_ROOT={}", projects.display());
+    let server = root.start(&[
+        "--chunked",
+        chunked_mode,
+        "--env",
+        &project_root,
+        "--env",
+        "GIT_HTTP_EXPORT_ALL=1",
+    ]);
+    let url = format!("http://{}/cgi-bin/git/repo.git", server.addr);
+
+    // Clone.
+    git(&home, &home, &["clone", "-q", &url, "first"]);
+    let first = home.join("first");
+    assert_eq!(
+        fs::read(first.join("README")).unwrap(),
+        b"a repository served by rcgi\n"
+    );
+    server.wait_access(
+        "\"GET /cgi-bin/git/repo.git/info/refs?service=git-upload-pack HTTP/1.1\" 200",
+    );
+    server.wait_access("\"POST /cgi-bin/git/repo.git/git-upload-pack HTTP/1.1\" 200");
+
+    // Push a commit holding 5 MiB of noise: git compresses nothing of it,
+    // so its pack outgrows http.postBuffer (1 MiB) and goes chunked.
+    let big = noise(BIG, 0x5eed);
+    fs::write(first.join("big.bin"), &big).unwrap();
+    git(&first, &home, &["add", "big.bin"]);
+    git(&first, &home, &["commit", "-q", "-m", "add a 5 MiB file"]);
+    let trace = home.join("push-trace.txt");
+    run_ok(
+        client_command("git", &home)
+            .current_dir(&first)
+            .env("GIT_TRACE_CURL", &trace)
+            .env("GIT_TRACE_CURL_NO_DATA", "1")
+            .args(["push", "-q", "origin", "main"]),
+    );
+    let trace = fs::read_to_string(&trace).unwrap();
+    assert!(
+        trace.contains("=> Send header: POST /cgi-bin/git/repo.git/git-receive-pack HTTP/1.1"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("=> Send header: Transfer-Encoding: chunked"),
+        "git did not send the pack chunked:\n{trace}"
+    );
+    server.wait_access("\"POST /cgi-bin/git/repo.git/git-receive-pack HTTP/1.1\" 200");
+    check_pack_arrival(&server, chunked_mode);
+
+    // The bare repository has the commit, and a second clone the file.
+    let log = git(&bare, &home, &["log", "--format=%s", "main"]);
+    assert_eq!(log, "add a 5 MiB file\nfirst commit\n");
+    git(&home, &home, &["clone", "-q", &url, "second"]);
+    let again = fs::read(home.join("second/big.bin")).unwrap();
+    assert_eq!(again.len(), BIG);
+    assert_eq!(sha256_hex(&again), sha256_hex(&big));
+    assert_eq!(
+        git(&home.join("second"), &home, &["rev-parse", "HEAD"]),
+        git(&first, &home, &["rev-parse", "HEAD"])
+    );
+    assert!(
+        !server.stderr().iter().any(|l| l.contains("killed")),
+        "{:#?}",
+        server.stderr()
+    );
+}
+
+/// What the backend saw of the chunked pack: with `spool`, a body of
+/// known length (over 5 MiB); with `stream`, no length and the chunked
+/// coding named.
+fn check_pack_arrival(server: &Server, chunked_mode: &str) {
+    // git first sends a 4-byte probe ("0000") with a Content-Length.
+    let pack = wait_until("the backend's line for the pack", || {
+        server
+            .stderr()
+            .into_iter()
+            .filter(|l| l.contains("backend: POST /repo.git/git-receive-pack "))
+            .find(|l| !l.contains(" length=4 "))
+    });
+    match chunked_mode {
+        "spool" => {
+            let length: usize = pack
+                .split("length=")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no length in {pack:?}"));
+            assert!(length > BIG, "{pack}");
+            assert!(pack.ends_with("te=unset"), "{pack}");
+        }
+        _ => assert!(pack.ends_with("length=unset te=chunked"), "{pack}"),
+    }
+}
+
+#[test]
+fn git_clone_push_clone_with_chunked_bodies_spooled() {
+    clone_push_clone("spool");
+}
+
+#[test]
+fn git_clone_push_clone_with_chunked_bodies_streamed() {
+    clone_push_clone("stream");
+}
+
+#[test]
+fn git_refuses_a_push_to_a_repository_that_does_not_allow_it() {
+    require("git", "git");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().canonicalize().unwrap();
+    let projects = home.join("projects");
+    bare_repo(
+        &projects.join("ro.git"),
+        &home,
+        &[("README", b"read only\n")],
+        "only commit",
+    );
+    let root = Root::new();
+    root.script("git", BACKEND);
+    let project_root = format!("GIT_PROJECT_ROOT={}", projects.display());
+    let server = root.start(&["--env", &project_root, "--env", "GIT_HTTP_EXPORT_ALL=1"]);
+    // Without http.receivepack and without REMOTE_USER, the backend
+    // refuses the push; rcgi passes its 403 on unchanged.
+    let r = server.get("/cgi-bin/git/ro.git/info/refs?service=git-receive-pack");
+    assert_eq!(r.status, 403, "{}", r.text());
+    // An unknown repository is the backend's 404, not rcgi's.
+    let r = server.get("/cgi-bin/git/none.git/info/refs?service=git-upload-pack");
+    assert_eq!(r.status, 404);
+    assert!(!r.text().contains("no script at this path"), "{}", r.text());
+}

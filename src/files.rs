@@ -122,7 +122,7 @@ fn send(page: &mut Page, path: &Path, meta: &Metadata) -> Served {
             return send_head(page, 416, &fields, Some(0)).0;
         }
     };
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(_) => return page.error(HttpError::new(403, "file cannot be read")),
     };
@@ -130,7 +130,7 @@ fn send(page: &mut Page, path: &Path, meta: &Metadata) -> Served {
     if page.head_only || !sent {
         return served;
     }
-    match page.conn.send_file(&mut file, first, count, SEND_TIMEOUT) {
+    match page.conn.send_file(&file, first, count, SEND_TIMEOUT) {
         Ok(n) if n == count => served.bytes = n,
         Ok(n) => {
             served.bytes = n;

@@ -143,3 +143,37 @@ fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
+
+#[test]
+fn a_client_that_leaves_after_a_whole_response_does_not_stop_the_script() {
+    let root = Root::new();
+    root.script(
+        "late.sh",
+        "#!/bin/sh\nprintf 'Content-Length: 3\\n\\nok\\n'\nsleep 0.5\necho 'after the response' >&2\n",
+    );
+    root.script(
+        "head.sh",
+        "#!/bin/sh\nprintf 'Status: 204\\n\\n'\nsleep 0.5\necho 'after no body' >&2\n",
+    );
+    let server = root.start(&[]);
+    for (path, after) in [
+        ("/cgi-bin/late.sh", "after the response"),
+        ("/cgi-bin/head.sh", "after no body"),
+    ] {
+        let mut client = server.connect();
+        client.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        client.response();
+        drop(client);
+        server.wait_stderr(after);
+    }
+    let ends: Vec<String> = server
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains(" after "))
+        .collect();
+    assert!(
+        ends.iter().filter(|l| l.contains("exit 0 after")).count() >= 2,
+        "{ends:?}"
+    );
+    assert!(!server.stderr().iter().any(|l| l.contains("script stopped")));
+}

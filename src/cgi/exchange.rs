@@ -192,6 +192,16 @@ impl<'a> Exchange<'a> {
         self.body.as_ref().is_some_and(|b| b.wants_read(self.conn))
     }
 
+    /// Whether a client that closes its connection now has gone away
+    /// from a response it wanted: not while its body is still read (that
+    /// is seen otherwise), not after pipelined requests showed it is
+    /// there, and not once it has its whole response (a script may go on
+    /// working after it).
+    fn watches_hangup(&self) -> bool {
+        let delivered = self.output.delivered() && self.sent == self.out.len();
+        self.watch_hangup && self.body_complete() && !delivered
+    }
+
     /// The body is complete (or there is none): nothing more is read
     /// from the client during this exchange.
     fn body_complete(&self) -> bool {
@@ -208,7 +218,7 @@ impl<'a> Exchange<'a> {
         if self.sent < self.out.len() {
             client |= PollFlags::POLLOUT;
         }
-        if self.body_complete() && self.watch_hangup {
+        if self.watches_hangup() {
             client |= PollFlags::POLLIN;
         }
         let mut fds = vec![PollFd::new(self.conn.fd(), client)];
@@ -272,7 +282,7 @@ impl<'a> Exchange<'a> {
         } else if events.intersects(gone) {
             return Err(End::ClientGone("connection reset"));
         }
-        if events.contains(PollFlags::POLLIN) && self.body_complete() {
+        if events.contains(PollFlags::POLLIN) && self.watches_hangup() {
             if self.conn.client_closed() {
                 return Err(End::ClientGone("client closed the connection"));
             }

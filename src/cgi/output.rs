@@ -114,6 +114,18 @@ impl Output {
         matches!(self.state, State::Discard)
     }
 
+    /// True once the client has been given a whole response, before the
+    /// script's output has ended: all of a `Content-Length` body, or a
+    /// response that has no body. (A chunked or close-delimited body is
+    /// whole only at the end of the output.)
+    pub fn delivered(&self) -> bool {
+        match &self.state {
+            State::Body(Framing::Length(0) | Framing::Empty) => true,
+            State::Discard => self.status != 0,
+            _ => false,
+        }
+    }
+
     /// Takes the next piece of the script's stdout; appends what to send
     /// to `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<Fed, Fault> {

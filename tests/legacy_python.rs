@@ -98,6 +98,18 @@ fn wsgi_app_routes_by_path_info() {
         r.header("location"),
         Some("http://www.example.org/new-page")
     );
+    // Every run ended on its own: the client closing after a whole
+    // response never stops the script.
+    common::wait_until("three script ends", || {
+        let ends: Vec<String> = server
+            .stderr()
+            .into_iter()
+            .filter(|l| l.contains("/cgi-bin/wsgi.py[") && l.contains(" after "))
+            .collect();
+        (ends.len() == 3).then_some(ends)
+    })
+    .iter()
+    .for_each(|end| assert!(end.contains(": exit 0 after"), "{end}"));
 }
 
 #[test]

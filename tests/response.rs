@@ -359,3 +359,103 @@ fn stderr_goes_to_the_log_tagged_and_a_flood_blocks_nothing() {
     // The body never carried any of it.
     assert!(!r.text().contains("noise"));
 }
+
+/// A script writing `len` pseudo-random bytes after `head` (seeded, so the
+/// test can compute them too).
+fn big_writer(head: &str, len: usize) -> String {
+    format!(
+        "#!/usr/bin/env python3\nimport sys\nsys.stdout.buffer.write(b'{head}')\nx = 88172645463325253\nout = bytearray()\nwhile len(out) < {len}:\n    x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF\n    x ^= x >> 7\n    x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF\n    out += x.to_bytes(8, 'little')\nsys.stdout.buffer.write(out[:{len}])\n"
+    )
+}
+
+#[test]
+fn large_bodies_arrive_whole_in_every_framing() {
+    const LEN: usize = 5 << 20;
+    let expected = common::noise(LEN, 88172645463325253);
+    let root = Root::new();
+    root.script(
+        "chunked.py",
+        &big_writer("Content-Type: application/octet-stream\\n\\n", LEN),
+    );
+    root.script(
+        "sized.py",
+        &big_writer(&format!("Content-Length: {LEN}\\n\\n"), LEN),
+    );
+    root.script(
+        "over.py",
+        &big_writer(&format!("Content-Length: {}\\n\\n", LEN - 1000), LEN),
+    );
+    root.script(
+        "under.py",
+        &big_writer(&format!("Content-Length: {}\\n\\n", LEN + 1000), LEN),
+    );
+    root.script(
+        "nph-big.py",
+        &big_writer("HTTP/1.1 200 OK\\r\\nX-Raw: 1\\r\\n\\r\\n", LEN),
+    );
+    let server = root.start(&[]);
+
+    let mut c = server.connect();
+    c.send(b"GET /cgi-bin/chunked.py HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert!(
+        r.chunked && r.body == expected,
+        "chunked: {} bytes",
+        r.body.len()
+    );
+    c.send(b"GET /cgi-bin/sized.py HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert!(
+        !r.chunked && r.body == expected,
+        "sized: {} bytes",
+        r.body.len()
+    );
+    c.send(b"HEAD /cgi-bin/chunked.py HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.head_response().status, 200);
+    c.send(b"GET /cgi-bin/over.py HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert!(
+        r.body == expected[..LEN - 1000],
+        "over: {} bytes",
+        r.body.len()
+    );
+    assert!(c.is_closed());
+    server.wait_stderr("longer than its Content-Length");
+
+    let mut c = server.connect();
+    c.send(b"GET /cgi-bin/under.py HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = c.read_head(false).unwrap();
+    assert_eq!(
+        head.header("content-length"),
+        Some(&*(LEN + 1000).to_string())
+    );
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut c.reader, &mut got).unwrap();
+    assert!(got == expected, "under: {} bytes", got.len());
+
+    let r = server.exchange(b"GET /cgi-bin/chunked.py HTTP/1.0\r\n\r\n");
+    assert!(
+        !r.chunked && r.body == expected,
+        "HTTP/1.0: {} bytes",
+        r.body.len()
+    );
+    let r = server.exchange(b"GET /cgi-bin/nph-big.py HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.header("x-raw"), Some("1"));
+    assert!(r.body == expected, "nph: {} bytes", r.body.len());
+}
+
+#[test]
+fn a_slow_reader_gets_a_large_body_whole() {
+    const LEN: usize = 3 << 20;
+    let root = Root::new();
+    root.script(
+        "big.py",
+        &big_writer("Content-Type: application/octet-stream\\n\\n", LEN),
+    );
+    let server = root.start(&[]);
+    let mut c = server.connect();
+    c.send(b"GET /cgi-bin/big.py HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = c.response();
+    assert!(r.body == common::noise(LEN, 88172645463325253));
+}

@@ -6,6 +6,7 @@
 //! be closed. Once the script closes its stdin, the rest is dropped.
 
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::process::ChildStdin;
 
 use nix::errno::Errno;
@@ -13,6 +14,7 @@ use nix::errno::Errno;
 use crate::http::HttpError;
 use crate::http::chunked::{Decoder, Next};
 use crate::http::conn::Conn;
+use crate::http::relay::BULK_PIPE;
 
 pub enum BodyIn {
     /// `left` bytes still to come from the client, after `buffered` at
@@ -24,6 +26,17 @@ pub enum BodyIn {
         total: u64,
         max: u64,
     },
+}
+
+/// What a [`BodyIn::read`] managed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Some bytes.
+    Some,
+    /// Nothing had arrived.
+    Nothing,
+    /// The script's stdin is full: wait until it can take more.
+    StdinFull,
 }
 
 /// What went wrong with a body while streaming it.
@@ -91,14 +104,38 @@ impl BodyIn {
         }
     }
 
-    /// Reads what the client has sent, without waiting; never past a
-    /// `Content-Length` body (what follows is the next request). Returns
-    /// false if nothing was there.
-    pub fn read(&mut self, conn: &mut Conn) -> Result<bool, BodyError> {
+    /// Takes what the client has sent, without waiting, never past a
+    /// `Content-Length` body (what follows is the next request). Such a
+    /// body goes straight from the socket into the script's stdin
+    /// (splice) when nothing is buffered; the rest is read into the
+    /// connection's buffer for [`BodyIn::pump`].
+    pub fn read(
+        &mut self,
+        conn: &mut Conn,
+        stdin: &mut Option<ChildStdin>,
+    ) -> Result<Taken, BodyError> {
         let max = match self {
             BodyIn::Length { left, .. } => usize::try_from(*left).unwrap_or(usize::MAX),
             BodyIn::Chunked { .. } => usize::MAX,
         };
+        if let (BodyIn::Length { left, buffered: 0 }, Some(pipe)) = (&mut *self, stdin.as_ref()) {
+            match conn.splice_into(pipe.as_fd(), max.min(BULK_PIPE)) {
+                Ok(0) => return Err(BodyError::Gone("client closed the connection mid-body")),
+                Ok(n) => {
+                    *left -= n as u64;
+                    if *left == 0 {
+                        *stdin = None;
+                    }
+                    return Ok(Taken::Some);
+                }
+                // Woken because the socket has data: the pipe is full.
+                Err(Errno::EAGAIN) => return Ok(Taken::StdinFull),
+                Err(Errno::EINTR) => return Ok(Taken::Nothing),
+                // The script closed its stdin: read and drop the rest.
+                Err(Errno::EPIPE) => *stdin = None,
+                Err(e) => return Err(BodyError::Gone(e.desc())),
+            }
+        }
         match conn.fill_now(max) {
             Ok(0) => Err(BodyError::Gone("client closed the connection mid-body")),
             Ok(n) => {
@@ -106,9 +143,9 @@ impl BodyIn {
                     *left -= n as u64;
                     *buffered += n;
                 }
-                Ok(true)
+                Ok(Taken::Some)
             }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(false),
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(Taken::Nothing),
             Err(e) => Err(BodyError::Gone(e.desc())),
         }
     }

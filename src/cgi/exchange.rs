@@ -1,18 +1,14 @@
 //! The exchange with a running script: one `poll` loop that moves the
-//! request body to the script's stdin, the script's stdout through
-//! [`Output`] to the client, and its stderr to the log, all at once, so a
-//! script that writes before it has read all its input never deadlocks
-//! and a slow client only slows its own script.
+//! request body to the script's stdin ([`BodyIn`]), the script's stdout
+//! to the client ([`Downstream`]), and its stderr to the log, all at
+//! once, so a script that writes before it has read all its input never
+//! deadlocks and a slow client only slows its own script.
 //!
 //! [`Exchange::run`] ends when the script's stdout has ended and the
 //! response is sent, or earlier: at a fault in the script's headers, at
 //! the script's deadline, or when the client goes away or stalls. It
 //! never signals the script; the caller decides its fate, then
 //! [`Exchange::settle`] waits for it to exit while its stderr drains.
-//!
-//! Every descriptor is non-blocking. Bytes wait in two bounded places:
-//! the connection's read buffer (body the script has not taken yet) and
-//! `out` (response the client has not taken yet).
 
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -21,24 +17,16 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::body::{BodyError, BodyIn};
-use super::output::{Fault, Fed, Output};
+use super::body::{BodyError, BodyIn, Taken};
+use super::downstream::Downstream;
+use super::output::{Fault, Output};
 use super::process::{Pipes, Script};
 use super::stderr::StderrLog;
 use crate::http::conn::Conn;
 
-/// Most response bytes held for a slow client; past it the script's
-/// stdout is left unread, so the script waits.
-const OUT_HIGH: usize = 256 * 1024;
-/// Largest read from the script's stdout or stderr.
-const READ_SIZE: usize = 64 * 1024;
 /// How long a script's stdout may stay open after the script itself has
 /// exited (held by a background process) before the response ends anyway.
 pub const LINGER: Duration = Duration::from_secs(2);
-/// How long to wait, at the end of a script's output, to learn whether it
-/// was killed by a signal (its exit follows the end of its output by
-/// microseconds, unless it closed stdout and went on working).
-const EXIT_WAIT: Duration = Duration::from_millis(50);
 
 /// How the exchange ended.
 #[derive(Debug)]
@@ -65,23 +53,21 @@ pub enum End {
 pub struct Exchange<'a> {
     conn: &'a mut Conn,
     pipes: Pipes,
-    stdout_open: bool,
     stderr_open: bool,
     /// The request body on its way to stdin, if stdin is a pipe.
     pub body: Option<BodyIn>,
-    pub output: Output,
-    out: Vec<u8>,
-    sent: usize,
+    pub down: Downstream,
     pub stderr: StderrLog,
-    redirect: Option<Vec<u8>>,
     deadline: Instant,
     idle: Duration,
     last_client: Instant,
     /// Watching the client for end of stream while no body is read from
     /// it (until pipelined requests arrive, which show it is still there).
     watch_hangup: bool,
+    /// The script's stdin took no more: wait for it before reading more
+    /// of the body.
+    stdin_full: bool,
     exited_at: Option<Instant>,
-    scratch: Vec<u8>,
 }
 
 /// Where each descriptor sits in one `poll` set.
@@ -103,43 +89,43 @@ impl<'a> Exchange<'a> {
         deadline: Instant,
         idle: Duration,
     ) -> Exchange<'a> {
+        conn.forget_relayed();
         Exchange {
             conn,
             pipes,
-            stdout_open: true,
             stderr_open: true,
             body,
-            output,
-            out: Vec::new(),
-            sent: 0,
+            down: Downstream::new(output),
             stderr,
-            redirect: None,
             deadline,
             idle,
             last_client: Instant::now(),
             watch_hangup: true,
+            stdin_full: false,
             exited_at: None,
-            scratch: vec![0; READ_SIZE],
         }
+    }
+
+    /// The output, as far as it got.
+    pub fn output(&self) -> &Output {
+        &self.down.output
     }
 
     /// Runs the exchange until it ends.
     pub fn run(&mut self, script: &Script) -> End {
         let result = self.pump_body().and_then(|()| {
-            loop {
-                if !self.stdout_open && self.sent == self.out.len() {
-                    break Ok(());
-                }
+            while !self.down.done(self.conn) {
                 self.check_time(script)?;
                 self.step(script)?;
             }
+            Ok(())
         });
         // Body bytes the script did not take are dropped.
         if let Some(body) = &mut self.body {
             body.discard_buffered(self.conn);
         }
         match result {
-            Ok(()) => self.redirect.take().map_or(End::Done, End::Redirect),
+            Ok(()) => self.down.take_redirect().map_or(End::Done, End::Redirect),
             Err(end) => end,
         }
     }
@@ -159,13 +145,14 @@ impl<'a> Exchange<'a> {
             });
         }
         if let Some(exited) = self.exited_at {
-            if self.stdout_open && now >= exited + LINGER {
+            if self.down.open && now >= exited + LINGER {
                 crate::log::error(format_args!(
                     "{}: exited, but background processes {:?} hold its stdout open; response ended without them",
                     self.stderr.name,
                     script.group_members()
                 ));
-                self.end_stdout(script)?;
+                let progress = self.down.end(self.conn, script)?;
+                self.sent(progress);
             }
         }
         Ok(())
@@ -184,7 +171,7 @@ impl<'a> Exchange<'a> {
     }
 
     fn waits_on_client(&self) -> bool {
-        self.wants_body() || self.sent < self.out.len()
+        self.wants_body() || self.down.wants_client(self.conn)
     }
 
     /// The client still owes body bytes and none are buffered.
@@ -198,37 +185,35 @@ impl<'a> Exchange<'a> {
     /// there, and not once it has its whole response (a script may go on
     /// working after it).
     fn watches_hangup(&self) -> bool {
-        let delivered = self.output.delivered() && self.sent == self.out.len();
-        self.watch_hangup && self.body_complete() && !delivered
+        let body_complete = self.body.as_ref().is_none_or(|b| b.complete());
+        self.watch_hangup && body_complete && !self.down.delivered(self.conn)
     }
 
-    /// The body is complete (or there is none): nothing more is read
-    /// from the client during this exchange.
-    fn body_complete(&self) -> bool {
-        self.body.as_ref().is_none_or(|b| b.complete())
+    /// Notes progress with the client.
+    fn sent(&mut self, progress: bool) {
+        if progress {
+            self.last_client = Instant::now();
+        }
     }
 
     /// One `poll` over everything there is to wait for, then the work it
     /// allows.
     fn step(&mut self, script: &Script) -> Result<(), End> {
         let mut client = PollFlags::empty();
-        if self.wants_body() {
+        if (self.wants_body() && !self.stdin_full) || self.watches_hangup() {
             client |= PollFlags::POLLIN;
         }
-        if self.sent < self.out.len() {
+        if self.down.wants_client(self.conn) {
             client |= PollFlags::POLLOUT;
-        }
-        if self.watches_hangup() {
-            client |= PollFlags::POLLIN;
         }
         let mut fds = vec![PollFd::new(self.conn.fd(), client)];
         let mut slots = Slots::default();
         if let (Some(stdin), Some(body)) = (&self.pipes.stdin, &self.body) {
-            if body.has_data(self.conn) {
+            if body.has_data(self.conn) || self.stdin_full {
                 slots.stdin = add(&mut fds, stdin.as_fd(), PollFlags::POLLOUT);
             }
         }
-        if self.stdout_open && self.out.len() - self.sent < OUT_HIGH {
+        if self.down.wants_stdout(self.conn) {
             slots.stdout = add(&mut fds, self.pipes.stdout.as_fd(), PollFlags::POLLIN);
         }
         if self.stderr_open {
@@ -266,11 +251,13 @@ impl<'a> Exchange<'a> {
             self.exited_at = Some(Instant::now());
         }
         if !stdin.is_empty() {
+            self.stdin_full = false;
             self.pump_body()?;
         }
         self.client_events(client)?;
         if !stdout.is_empty() {
-            self.read_stdout(script)?;
+            let progress = self.down.readable(self.conn, &self.pipes.stdout, script)?;
+            self.sent(progress);
         }
         Ok(())
     }
@@ -290,7 +277,8 @@ impl<'a> Exchange<'a> {
             self.watch_hangup = false;
         }
         if events.contains(PollFlags::POLLOUT) {
-            self.flush()?;
+            let progress = self.down.flush(self.conn)?;
+            self.sent(progress);
         }
         Ok(())
     }
@@ -310,66 +298,21 @@ impl<'a> Exchange<'a> {
         let Some(body) = &mut self.body else {
             return Ok(());
         };
-        if body.read(self.conn).map_err(body_end)? {
-            self.last_client = Instant::now();
-        }
+        let taken = body
+            .read(self.conn, &mut self.pipes.stdin)
+            .map_err(body_end)?;
+        self.sent(taken == Taken::Some);
+        self.stdin_full = taken == Taken::StdinFull;
         self.pump_body()
-    }
-
-    fn read_stdout(&mut self, script: &Script) -> Result<(), End> {
-        match self.pipes.stdout.read(&mut self.scratch) {
-            Ok(0) => self.end_stdout(script),
-            Ok(n) => {
-                match self.output.feed(&self.scratch[..n], &mut self.out) {
-                    Ok(Fed::Continue) => {}
-                    Ok(Fed::Redirect(target)) => self.redirect = Some(target),
-                    Err(fault) => return Err(End::Fault(fault)),
-                }
-                self.flush()
-            }
-            Err(e) if is_retry(&e) => Ok(()),
-            Err(_) => self.end_stdout(script),
-        }
-    }
-
-    /// The script's output is over: finish the response, unless the
-    /// script was killed by a signal, which leaves its body unfinished: then
-    /// the response is cut, so the client can tell.
-    fn end_stdout(&mut self, script: &Script) -> Result<(), End> {
-        self.stdout_open = false;
-        if self.output.started() && !self.output.discarding() {
-            if let Some(signal) = script.killed_by(Instant::now() + EXIT_WAIT) {
-                return Err(End::Killed(signal));
-            }
-        }
-        self.output.end(&mut self.out).map_err(End::Fault)?;
-        self.flush()
-    }
-
-    /// Sends what the socket takes now of the pending response bytes.
-    fn flush(&mut self) -> Result<(), End> {
-        while self.sent < self.out.len() {
-            match self.conn.send_now(&self.out[self.sent..]) {
-                Ok(n) => {
-                    self.sent += n;
-                    self.last_client = Instant::now();
-                }
-                Err(Errno::EAGAIN) => return Ok(()),
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(End::ClientGone(e.desc())),
-            }
-        }
-        self.out.clear();
-        self.sent = 0;
-        Ok(())
     }
 
     /// Logs what stderr holds now; notes its end.
     fn read_stderr(&mut self) {
         while self.stderr_open {
-            match self.pipes.stderr.read(&mut self.scratch) {
+            let buf = self.down.scratch();
+            match self.pipes.stderr.read(buf) {
                 Ok(0) => self.stderr_open = false,
-                Ok(n) => self.stderr.push(&self.scratch[..n]),
+                Ok(n) => self.stderr.push(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => self.stderr_open = false,
@@ -426,11 +369,4 @@ fn body_end(e: BodyError) -> End {
 fn add<'f>(fds: &mut Vec<PollFd<'f>>, fd: BorrowedFd<'f>, events: PollFlags) -> Option<usize> {
     fds.push(PollFd::new(fd, events));
     Some(fds.len() - 1)
-}
-
-fn is_retry(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
 }

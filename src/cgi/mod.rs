@@ -8,6 +8,7 @@
 //! exit status and run time.
 
 pub mod body;
+pub mod downstream;
 pub mod env;
 pub mod exchange;
 pub mod headers;
@@ -132,6 +133,14 @@ pub fn run(conn: &mut Conn, mut job: Job) -> Ran {
         Ok(started) => started,
         Err(e) => return not_started(conn, &job, &e, body),
     };
+    if let (Some(stdin), Some(body)) = (&pipes.stdin, &body) {
+        if body
+            .unread()
+            .is_some_and(|n| n > crate::http::relay::BULK_PIPE as u64)
+        {
+            crate::http::relay::enlarge_pipe(stdin);
+        }
+    }
     let deadline = script.started + job.timeout;
     let stderr = StderrLog::new(job.name, script.pid());
     let output = Output::new(job.ask);
@@ -150,7 +159,7 @@ pub fn run(conn: &mut Conn, mut job: Job) -> Ran {
         process::describe(exit),
         script.started.elapsed().as_secs_f64() * 1e3
     );
-    let (words, mut outcome) = verdict(end, &ex.output);
+    let (words, mut outcome) = verdict(end, ex.output());
     let name = &ex.stderr.name;
     if words.is_empty() {
         crate::log::error(format_args!("{name}: {ended}"));

@@ -14,7 +14,7 @@
 
 use super::headers::{self, ScriptHead};
 use crate::http::Version;
-use crate::http::framing::{Framing, Mismatch};
+use crate::http::framing::Framing;
 use crate::http::response::{self, Connection, Head};
 
 /// What the request asks of the response.
@@ -109,6 +109,29 @@ impl Output {
         }
     }
 
+    /// How many body bytes may now be moved straight from the script to
+    /// the client, without passing through [`Output::feed`]: None until
+    /// the head is out, and when the body takes no more.
+    pub fn relay_room(&self) -> Option<u64> {
+        match &self.state {
+            State::Body(framing) => framing.room(),
+            State::Raw => Some(u64::MAX),
+            State::Head { .. } | State::Discard => None,
+        }
+    }
+
+    /// Frames `n` bytes about to be moved straight to the client (after
+    /// what `out` holds); returns how many of them may go.
+    pub fn relayed(&mut self, n: usize, out: &mut Vec<u8>) -> usize {
+        let take = match &mut self.state {
+            State::Body(framing) => framing.announce(n, out),
+            State::Raw => n,
+            State::Head { .. } | State::Discard => 0,
+        };
+        self.body_bytes += take as u64;
+        take
+    }
+
     /// True when further output is dropped (local redirect).
     pub fn discarding(&self) -> bool {
         matches!(self.state, State::Discard)
@@ -182,7 +205,7 @@ impl Output {
                 head: shown_head(buf),
             }),
             State::Body(framing) => {
-                if let Err(Mismatch::Short(left)) = framing.finish(out) {
+                if let Err(left) = framing.finish(out) {
                     self.close = true;
                     self.problem = Some(format!(
                         "output ended {left} bytes short of its Content-Length; connection closed"
@@ -235,7 +258,7 @@ impl Output {
         let framing = match head.content_length {
             _ if no_body || self.ask.head_only => Framing::Empty,
             Some(n) => Framing::Length(n),
-            None if self.ask.version == Version::Http11 => Framing::Chunked,
+            None if self.ask.version == Version::Http11 => Framing::CHUNKED,
             None => Framing::Close,
         };
         self.close |= framing.closes();
@@ -251,7 +274,7 @@ impl Output {
             reason,
             fields: &head.fields,
             length: if no_body { None } else { head.content_length },
-            chunked: framing == Framing::Chunked,
+            chunked: matches!(framing, Framing::Chunked { .. }),
             connection,
         }
         .write(out);

@@ -14,8 +14,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::{SpliceFFlags, splice};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{MsgFlags, recv, send};
+
+use super::relay::Relay;
 
 pub struct Conn {
     stream: TcpStream,
@@ -27,18 +30,23 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The pipe large bodies are spliced through, made when first needed.
+    relay: Option<Relay>,
 }
 
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 /// How much it reads at most while lingering.
 const LINGER_BYTES: usize = 1 << 20;
+/// The read buffer's size for bodies (a larger head bound makes it
+/// larger); memory is only touched as far as it is used.
+const BODY_BUFFER: usize = 256 * 1024;
 /// Largest piece of a file handed to `sendfile` at once.
 const SENDFILE_STEP: usize = 1 << 20;
 
 impl Conn {
     /// Wraps an accepted socket; the buffer holds at least `head` bytes
-    /// (the largest request head) and 64 KiB (for body reads).
+    /// (the largest request head).
     pub fn new(stream: TcpStream, head: usize) -> io::Result<Conn> {
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
@@ -46,10 +54,40 @@ impl Conn {
             local: unmap(stream.local_addr()?),
             peer: unmap(stream.peer_addr()?),
             stream,
-            buf: vec![0; head.max(64 * 1024)],
+            buf: vec![0; head.max(BODY_BUFFER)],
             start: 0,
             end: 0,
+            relay: None,
         })
+    }
+
+    /// The connection's relay pipe (see [`Relay`]), made if need be.
+    pub fn relay(&mut self) -> io::Result<&mut Relay> {
+        if self.relay.is_none() {
+            self.relay = Some(Relay::new()?);
+        }
+        Ok(self.relay.as_mut().expect("made above"))
+    }
+
+    /// Drops relayed bytes left by a response that was cut (the pipe
+    /// with them goes; another is made when needed).
+    pub fn forget_relayed(&mut self) {
+        if self.relay_pending() > 0 {
+            self.relay = None;
+        }
+    }
+
+    /// Relayed bytes waiting to be sent.
+    pub fn relay_pending(&self) -> usize {
+        self.relay.as_ref().map_or(0, Relay::pending)
+    }
+
+    /// Sends what the socket takes now of the relayed bytes.
+    pub fn send_relayed(&mut self) -> nix::Result<usize> {
+        match &mut self.relay {
+            Some(relay) => relay.give_to(self.stream.as_fd()),
+            None => Ok(0),
+        }
     }
 
     /// Received bytes not consumed yet.
@@ -112,6 +150,16 @@ impl Conn {
         let n = recv(fd, &mut self.buf[room], MsgFlags::empty())?;
         self.end += n;
         Ok(n)
+    }
+
+    /// Moves up to `max` received bytes straight into a pipe (splice),
+    /// without waiting; only when nothing is buffered, or the order of
+    /// bytes would change. Returns 0 at the end of the stream; EAGAIN
+    /// when nothing has arrived or the pipe is full.
+    pub fn splice_into(&mut self, pipe: BorrowedFd<'_>, max: usize) -> nix::Result<usize> {
+        debug_assert!(self.buffered().is_empty());
+        let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+        splice(&self.stream, None, pipe, None, max, flags)
     }
 
     /// Sends what the socket takes now, without waiting.

@@ -5,6 +5,7 @@
 pub mod chunked;
 pub mod conn;
 pub mod framing;
+pub mod relay;
 pub mod request;
 pub mod response;
 pub mod spool;

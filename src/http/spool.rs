@@ -24,7 +24,8 @@ pub fn spool(conn: &mut Conn, max: u64, idle: Duration) -> Result<(File, u64), H
         HttpError::new(500, "cannot store the request body")
     };
     let file = tempfile::tempfile().map_err(disk)?;
-    let mut writer = BufWriter::with_capacity(64 * 1024, file);
+    // Small pieces are gathered; a piece of 8 KiB or more is written as it is.
+    let mut writer = BufWriter::with_capacity(8 * 1024, file);
     let mut decoder = Decoder::default();
     let mut total: u64 = 0;
     loop {

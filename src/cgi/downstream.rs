@@ -1,0 +1,195 @@
+//! The script's stdout on its way to the client, inside the exchange.
+//! Output is read into rcgi and given to [`Output`] (header block,
+//! framing), whose bytes wait in a bounded send buffer; once a large body
+//! streams (a read fills the whole buffer), its bytes are instead moved
+//! by the kernel through the connection's relay pipe
+//! ([`crate::http::relay`]), never copied through rcgi. Past `OUT_HIGH`
+//! bytes waiting for the client, stdout is left unread, so a slow client
+//! slows its own script and nothing else.
+
+use std::os::fd::AsFd;
+use std::process::ChildStdout;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use super::exchange::End;
+use super::output::{Fed, Output};
+use super::process::Script;
+use crate::http::conn::Conn;
+use crate::http::relay::{BULK_PIPE, enlarge_pipe};
+
+/// Most response bytes held in memory for a slow client.
+const OUT_HIGH: usize = 256 * 1024;
+/// Largest read from the script's stdout.
+pub const READ_SIZE: usize = 64 * 1024;
+/// How long to wait, at the end of a script's output, to learn whether it
+/// was killed by a signal (its exit follows the end of its output by
+/// microseconds, unless it closed stdout and went on working).
+const EXIT_WAIT: Duration = Duration::from_millis(50);
+
+pub struct Downstream {
+    pub output: Output,
+    /// Bytes for the client; `out[sent..]` not sent yet.
+    out: Vec<u8>,
+    sent: usize,
+    /// The body is moved through the relay pipe rather than read.
+    relaying: bool,
+    /// The script's stdout has not ended.
+    pub open: bool,
+    redirect: Option<Vec<u8>>,
+    scratch: Vec<u8>,
+}
+
+impl Downstream {
+    pub fn new(output: Output) -> Downstream {
+        Downstream {
+            output,
+            out: Vec::new(),
+            sent: 0,
+            relaying: false,
+            open: true,
+            redirect: None,
+            scratch: vec![0; READ_SIZE],
+        }
+    }
+
+    /// True when stdout should be read now.
+    pub fn wants_stdout(&self, conn: &Conn) -> bool {
+        let held = self.out.len() - self.sent;
+        self.open
+            && if self.relaying {
+                held == 0 && conn.relay_pending() == 0
+            } else {
+                held < OUT_HIGH
+            }
+    }
+
+    /// True when bytes wait for the client.
+    pub fn wants_client(&self, conn: &Conn) -> bool {
+        self.sent < self.out.len() || conn.relay_pending() > 0
+    }
+
+    /// True once the output has ended and all of it is sent.
+    pub fn done(&self, conn: &Conn) -> bool {
+        !self.open && !self.wants_client(conn)
+    }
+
+    /// True once the client has its whole response (see
+    /// [`Output::delivered`]).
+    pub fn delivered(&self, conn: &Conn) -> bool {
+        self.output.delivered() && !self.wants_client(conn)
+    }
+
+    pub fn take_redirect(&mut self) -> Option<Vec<u8>> {
+        self.redirect.take()
+    }
+
+    /// Stdout is readable (or at its end). Returns whether the client
+    /// was sent anything.
+    pub fn readable(
+        &mut self,
+        conn: &mut Conn,
+        stdout: &ChildStdout,
+        script: &Script,
+    ) -> Result<bool, End> {
+        if self.relaying {
+            if let Some(room) = self.output.relay_room() {
+                return self.relay(conn, stdout, room, script);
+            }
+            // The body takes no more (a length reached): read what is
+            // left, to see whether there is an excess.
+            self.relaying = false;
+        }
+        match nix::unistd::read(stdout, &mut self.scratch) {
+            Ok(0) => self.end(conn, script),
+            Ok(n) => {
+                match self.output.feed(&self.scratch[..n], &mut self.out) {
+                    Ok(Fed::Continue) => {}
+                    Ok(Fed::Redirect(target)) => self.redirect = Some(target),
+                    Err(fault) => return Err(End::Fault(fault)),
+                }
+                if n == self.scratch.len() && self.output.relay_room().is_some() {
+                    // A large body: from now on the kernel moves it.
+                    self.relaying = true;
+                    enlarge_pipe(stdout);
+                }
+                self.flush(conn)
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => Ok(false),
+            Err(_) => self.end(conn, script),
+        }
+    }
+
+    /// Moves what stdout holds (at most `room` bytes) into the relay
+    /// pipe, frames it, and sends what the client takes.
+    fn relay(
+        &mut self,
+        conn: &mut Conn,
+        stdout: &ChildStdout,
+        room: u64,
+        script: &Script,
+    ) -> Result<bool, End> {
+        let max = usize::try_from(room).unwrap_or(usize::MAX).min(BULK_PIPE);
+        let relay = conn
+            .relay()
+            .map_err(|_| End::ClientGone("no pipe for the relay"))?;
+        match relay.take_from(stdout.as_fd(), max) {
+            Ok(0) => self.end(conn, script),
+            Ok(n) => {
+                let taken = self.output.relayed(n, &mut self.out);
+                debug_assert_eq!(taken, n, "a relay never takes more than the body's room");
+                self.flush(conn)
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => Ok(false),
+            Err(_) => self.end(conn, script),
+        }
+    }
+
+    /// The script's output is over: finish the response, unless the
+    /// script was killed by a signal, which leaves its body unfinished:
+    /// then the response is cut, so the client can tell.
+    pub fn end(&mut self, conn: &mut Conn, script: &Script) -> Result<bool, End> {
+        self.open = false;
+        if self.output.started() && !self.output.discarding() {
+            if let Some(signal) = script.killed_by(Instant::now() + EXIT_WAIT) {
+                return Err(End::Killed(signal));
+            }
+        }
+        self.output.end(&mut self.out).map_err(End::Fault)?;
+        self.flush(conn)
+    }
+
+    /// Sends what the socket takes now: the buffered bytes first, then
+    /// relayed ones. Returns whether anything was sent.
+    pub fn flush(&mut self, conn: &mut Conn) -> Result<bool, End> {
+        let mut progress = false;
+        while self.sent < self.out.len() {
+            match conn.send_now(&self.out[self.sent..]) {
+                Ok(n) => {
+                    self.sent += n;
+                    progress = true;
+                }
+                Err(Errno::EAGAIN) => return Ok(progress),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(End::ClientGone(e.desc())),
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        while conn.relay_pending() > 0 {
+            match conn.send_relayed() {
+                Ok(_) => progress = true,
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(End::ClientGone(e.desc())),
+            }
+        }
+        Ok(progress)
+    }
+
+    /// A buffer for other reads of the exchange (stderr).
+    pub fn scratch(&mut self) -> &mut [u8] {
+        &mut self.scratch
+    }
+}

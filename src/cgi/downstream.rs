@@ -7,6 +7,7 @@
 //! bytes waiting for the client, stdout is left unread, so a slow client
 //! slows its own script and nothing else.
 
+use std::cell::RefCell;
 use std::os::fd::AsFd;
 use std::process::ChildStdout;
 use std::time::{Duration, Instant};
@@ -38,7 +39,24 @@ pub struct Downstream {
     /// The script's stdout has not ended.
     pub open: bool,
     redirect: Option<Vec<u8>>,
-    scratch: Vec<u8>,
+}
+
+thread_local! {
+    /// The buffer reads from a script go into: one per connection thread,
+    /// made once, rather than one per request.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads what `fd` holds now into the thread's buffer and gives it to
+/// `f` (with an empty slice at end-of-file).
+pub fn read_with<R>(fd: impl AsFd, f: impl FnOnce(&[u8]) -> R) -> nix::Result<R> {
+    SCRATCH.with_borrow_mut(|buf| {
+        if buf.is_empty() {
+            buf.resize(READ_SIZE, 0);
+        }
+        let n = nix::unistd::read(fd, buf)?;
+        Ok(f(&buf[..n]))
+    })
 }
 
 impl Downstream {
@@ -50,7 +68,6 @@ impl Downstream {
             relaying: false,
             open: true,
             redirect: None,
-            scratch: vec![0; READ_SIZE],
         }
     }
 
@@ -101,15 +118,18 @@ impl Downstream {
             // left, to see whether there is an excess.
             self.relaying = false;
         }
-        match nix::unistd::read(stdout, &mut self.scratch) {
-            Ok(0) => self.end(conn, script),
-            Ok(n) => {
-                match self.output.feed(&self.scratch[..n], &mut self.out) {
+        let read = read_with(stdout, |data| {
+            (data.len(), self.output.feed(data, &mut self.out))
+        });
+        match read {
+            Ok((0, _)) => self.end(conn, script),
+            Ok((n, fed)) => {
+                match fed {
                     Ok(Fed::Continue) => {}
                     Ok(Fed::Redirect(target)) => self.redirect = Some(target),
                     Err(fault) => return Err(End::Fault(fault)),
                 }
-                if n == self.scratch.len() && self.output.relay_room().is_some() {
+                if n == READ_SIZE && self.output.relay_room().is_some() {
                     // A large body: from now on the kernel moves it.
                     self.relaying = true;
                     enlarge_pipe(stdout);
@@ -186,10 +206,5 @@ impl Downstream {
             }
         }
         Ok(progress)
-    }
-
-    /// A buffer for other reads of the exchange (stderr).
-    pub fn scratch(&mut self) -> &mut [u8] {
-        &mut self.scratch
     }
 }

@@ -10,7 +10,6 @@
 //! never signals the script; the caller decides its fate, then
 //! [`Exchange::settle`] waits for it to exit while its stderr drains.
 
-use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::body::{BodyError, BodyIn, Taken};
-use super::downstream::Downstream;
+use super::downstream::{Downstream, read_with};
 use super::output::{Fault, Output};
 use super::process::{Pipes, Script};
 use super::stderr::StderrLog;
@@ -308,13 +307,15 @@ impl<'a> Exchange<'a> {
 
     /// Logs what stderr holds now; notes its end.
     fn read_stderr(&mut self) {
+        let log = &mut self.stderr;
         while self.stderr_open {
-            let buf = self.down.scratch();
-            match self.pipes.stderr.read(buf) {
+            match read_with(&self.pipes.stderr, |data| {
+                log.push(data);
+                data.len()
+            }) {
                 Ok(0) => self.stderr_open = false,
-                Ok(n) => self.stderr.push(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
                 Err(_) => self.stderr_open = false,
             }
         }

@@ -38,9 +38,9 @@ pub struct Conn {
 const LINGER: Duration = Duration::from_secs(2);
 /// How much it reads at most while lingering.
 const LINGER_BYTES: usize = 1 << 20;
-/// The read buffer's size for bodies (a larger head bound makes it
-/// larger); memory is only touched as far as it is used.
-const BODY_BUFFER: usize = 256 * 1024;
+/// The read buffer's size (a larger head bound makes it larger). Large
+/// bodies do not pass through it: they are spliced.
+const BUFFER: usize = 64 * 1024;
 /// Largest piece of a file handed to `sendfile` at once.
 const SENDFILE_STEP: usize = 1 << 20;
 
@@ -54,7 +54,7 @@ impl Conn {
             local: unmap(stream.local_addr()?),
             peer: unmap(stream.peer_addr()?),
             stream,
-            buf: vec![0; head.max(BODY_BUFFER)],
+            buf: vec![0; head.max(BUFFER)],
             start: 0,
             end: 0,
             relay: None,

@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+mod values;
+use values::{parse_duration, parse_env_pair, parse_handler, parse_index_name, parse_size};
+
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
 ///
 /// A request for PREFIX/dir/script/extra?query runs ROOT/dir/script with
@@ -329,88 +332,6 @@ fn normalize_prefix(prefix: &str) -> anyhow::Result<String> {
     Ok(trimmed.to_string())
 }
 
-/// `65536`, `64K`, `10M`, `1G` (powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, ""),
-    };
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        _ => {
-            return Err(format!(
-                "{s:?}: a size is a number with an optional K, M or G"
-            ));
-        }
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?}: a size is a number with an optional K, M or G"))?;
-    n.checked_mul(1 << shift)
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{s:?}: out of range"))
-}
-
-/// `10s`, `500ms`, `2m`, or a number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?}: a time is a number with ms, s or m (seconds if none)");
-    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(bad()),
-    };
-    if d.is_zero() {
-        return Err(format!("{s:?}: must be more than zero"));
-    }
-    Ok(d)
-}
-
-/// `.php=php-cgi` (or `php=php-cgi`) into (".php", "php-cgi").
-fn parse_handler(s: &str) -> Result<(String, String), String> {
-    let (ext, program) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not EXT=PROGRAM"))?;
-    let ext = format!(".{}", ext.trim_start_matches('.'));
-    let plain = ext[1..]
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ext.len() < 2 || !plain {
-        return Err(format!(
-            "{s:?}: the extension must be letters and digits, like .php"
-        ));
-    }
-    if program.trim().is_empty() {
-        return Err(format!("{s:?}: no program"));
-    }
-    Ok((ext, program.trim().to_string()))
-}
-
-/// An index name is a plain file name.
-fn parse_index_name(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.starts_with('.') || s.contains('/') {
-        return Err(format!(
-            "{s:?}: an index is a plain file name, like index.php"
-        ));
-    }
-    Ok(s.to_string())
-}
-
-fn parse_env_pair(s: &str) -> Result<(OsString, OsString), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
-        _ => Err(format!("{s:?} is not K=V with a non-empty K")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,25 +346,6 @@ mod tests {
         assert!(normalize_prefix("/a/../b").is_err());
         assert!(normalize_prefix("/a b").is_err());
         assert!(normalize_prefix("/a//b").is_err());
-    }
-
-    #[test]
-    fn sizes_and_durations() {
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert_eq!(parse_size("64K"), Ok(65536));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("1T").is_err());
-        assert!(parse_size("K").is_err());
-        assert!(parse_size("99999999999G").is_err());
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("1h").is_err());
-        assert!(parse_duration("s").is_err());
     }
 
     #[test]
@@ -479,12 +381,5 @@ mod tests {
         assert_eq!(parse_index_name("index.php"), Ok("index.php".into()));
         assert!(parse_index_name("../x").is_err());
         assert!(parse_index_name(".hidden").is_err());
-    }
-
-    #[test]
-    fn env_pairs_need_a_name() {
-        assert_eq!(parse_env_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
-        assert!(parse_env_pair("=x").is_err());
-        assert!(parse_env_pair("novalue").is_err());
     }
 }

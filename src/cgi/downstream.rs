@@ -151,9 +151,11 @@ impl Downstream {
         script: &Script,
     ) -> Result<bool, End> {
         let max = usize::try_from(room).unwrap_or(usize::MAX).min(BULK_PIPE);
-        let relay = conn
-            .relay()
-            .map_err(|_| End::ClientGone("no pipe for the relay"))?;
+        let Ok(relay) = conn.relay() else {
+            // No descriptors for a pipe: copy the body through rcgi.
+            self.relaying = false;
+            return Ok(false);
+        };
         match relay.take_from(stdout.as_fd(), max) {
             Ok(0) => self.end(conn, script),
             Ok(n) => {

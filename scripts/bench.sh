@@ -32,7 +32,7 @@
 #                   runs.
 #
 # Environment: RUNS (3), DURATION (seconds per wrk run and ceiling run,
-# 10), STREAM_SAMPLES (200). A default run takes about 15 minutes.
+# 10), STREAM_SAMPLES (200). A default run takes about 12 minutes.
 # Progress goes to stderr, the table to stdout. Every server, file and
 # folder it creates is removed on exit, including on Ctrl-C.
 set -euo pipefail

@@ -56,6 +56,7 @@ declare -A LABEL=([rcgi]=rcgi [lighttpd]=lighttpd [apache]=Apache)
 declare -A VAL # measurement key -> space-separated values, one per run
 declare -A HOST_PID # host -> pid of the server process
 RCGI_STARTS=0       # rcgi instances started so far
+ADDED_POLICY=""     # the policy-rc.d put in place during the install, if any
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -70,7 +71,7 @@ die() {
 # address), so a policy-rc.d refusing service starts is put in place for
 # the install if the machine has none.
 install_tools() {
-    local missing=() tool policy=/usr/sbin/policy-rc.d added_policy=""
+    local missing=() tool
     for tool in wrk curl python3; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
@@ -81,17 +82,17 @@ install_tools() {
     [ ${#missing[@]} -eq 0 ] && return
     [ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root or install them"
     log "== installing ${missing[*]}"
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod 755 "$policy"
-        added_policy=1
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        ADDED_POLICY=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$ADDED_POLICY"
+        chmod 755 "$ADDED_POLICY"
     fi
     local status=0
     {
         apt-get install -y -q --no-install-recommends "${missing[@]}" ||
             { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; }
     } </dev/null >&2 || status=$?
-    [ -n "$added_policy" ] && rm -f "$policy"
+    if [ -n "$ADDED_POLICY" ]; then rm -f "$ADDED_POLICY" && ADDED_POLICY=""; fi
     [ "$status" -eq 0 ] || die "apt-get install failed"
 }
 export DEBIAN_FRONTEND=noninteractive
@@ -198,6 +199,7 @@ cleanup() {
         stop_pid "${PIDS[i]}"
     done 2>/dev/null
     [ -n "$WORK" ] && rm -rf "$WORK"
+    [ -n "$ADDED_POLICY" ] && rm -f "$ADDED_POLICY"
     exit "$status"
 }
 

@@ -1,0 +1,713 @@
+#!/usr/bin/env bash
+# Benchmark of rcgi against the spawn ceiling, lighttpd and Apache.
+#
+#     scripts/bench.sh                    # 3 runs of 10 s per measurement
+#     RUNS=1 DURATION=3 scripts/bench.sh  # a quick look
+#
+# For people, not for CI. On a fresh Debian machine it installs what it
+# needs (wrk, lighttpd, apache2, curl, python3, gcc), builds rcgi and the
+# helpers, runs everything on 127.0.0.1 only, prints one table and writes
+# it as Markdown to ./bench-results.md. What it measures:
+#
+#   spawn ceiling   examples/spawn_ceiling.rs starting each hello directly
+#                   in a loop (1 and 2 threads): the rate no fork-per-request
+#                   host can pass on this machine.
+#   hello rate      wrk, keep-alive, 1, 8 and 64 connections, against rcgi,
+#                   lighttpd (mod_cgi) and Apache (event MPM + mod_cgid),
+#                   for a compiled hello (scripts/bench/hello.c) and a
+#                   #!/bin/sh hello. Runs are interleaved (each run goes
+#                   through every concurrency, script and host in turn) so
+#                   that drift hits all hosts alike; the table has medians.
+#   streaming       how long a first body line takes from the script's
+#                   write to the client while the script keeps running
+#                   (scripts/bench/stamp.c + first_line.py), every host.
+#   500 slow        500 connections on a script that sleeps 1 s (ideal:
+#                   500 requests/s), and the worst of 5 hello requests
+#                   timed during it; rcgi only.
+#   bulk            1 GiB download (with and without Content-Length) and
+#                   1 GiB upload (Content-Length, chunked) through rcgi with
+#                   curl, RUNS times each, a fresh rcgi per transfer: MB/s
+#                   and rcgi's peak RSS.
+#   idle RSS        rcgi's resident memory after start and after the hello
+#                   runs.
+#
+# Environment: RUNS (3), DURATION (seconds per wrk run and ceiling run,
+# 10), STREAM_SAMPLES (200). A default run takes about 12 minutes.
+# Progress goes to stderr, the table to stdout. Every server, file and
+# folder it creates is removed on exit, including on Ctrl-C.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+STREAM_SAMPLES=${STREAM_SAMPLES:-200}
+CONNS=(1 8 64)
+HOSTS=(rcgi lighttpd apache)
+HELLOS=(hello hello.sh) # file names in the served folder
+GIB=1073741824
+
+start_dir=$PWD
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+results_md="$start_dir/bench-results.md"
+
+WORK=""      # temporary folder: configs, scripts, logs, the upload file
+PIDS=()      # every background process started, stopped on exit
+declare -A URL # host -> base URL of the served folder, ending in /
+declare -A LABEL=([rcgi]=rcgi [lighttpd]=lighttpd [apache]=Apache)
+declare -A VAL # measurement key -> space-separated values, one per run
+declare -A HOST_PID # host -> pid of the server process
+RCGI_STARTS=0       # rcgi instances started so far
+ADDED_POLICY=""     # the policy-rc.d put in place during the install, if any
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+    log "bench.sh: error: $*"
+    exit 1
+}
+
+# ---------------------------------------------------------------- setup --
+
+# Installs the tools it needs when missing. apt must not start system-wide
+# lighttpd or Apache services (they would listen on port 80 of every
+# address), so a policy-rc.d refusing service starts is put in place for
+# the install if the machine has none.
+install_tools() {
+    local missing=() tool
+    for tool in wrk curl python3; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    command -v cc >/dev/null || missing+=(gcc libc6-dev)
+    for tool in lighttpd apache2; do
+        dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    [ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root or install them"
+    log "== installing ${missing[*]}"
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        ADDED_POLICY=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$ADDED_POLICY"
+        chmod 755 "$ADDED_POLICY"
+    fi
+    local status=0
+    {
+        apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+            { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; }
+    } </dev/null >&2 || status=$?
+    if [ -n "$ADDED_POLICY" ]; then rm -f "$ADDED_POLICY" && ADDED_POLICY=""; fi
+    [ "$status" -eq 0 ] || die "apt-get install failed"
+}
+export DEBIAN_FRONTEND=noninteractive
+export PATH="$PATH:/usr/sbin:/sbin" # lighttpd and apache2 live in /usr/sbin
+
+# Writes a #!/bin/sh script, its body read from stdin, to $1.
+write_sh() {
+    { echo '#!/bin/sh'; cat; } >"$1"
+}
+
+# Builds rcgi and the spawn ceiling (release), the two C programs, and
+# fills $WORK/cgi-bin with every script the hosts serve.
+build_all() {
+    command -v cargo >/dev/null || die "cargo not found (install Rust from https://rustup.rs)"
+    log "== building rcgi and examples/spawn_ceiling (release)"
+    (cd "$repo" && cargo build --release --quiet && cargo build --release --quiet --example spawn_ceiling)
+    local target
+    target=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    RCGI_BIN=$target/release/rcgi
+    CEILING_BIN=$target/release/examples/spawn_ceiling
+    if [ ! -x "$RCGI_BIN" ] || [ ! -x "$CEILING_BIN" ]; then die "build output not found under $target"; fi
+
+    local bin=$WORK/cgi-bin
+    mkdir -p "$bin"
+    cc -O2 -o "$bin/hello" "$repo/scripts/bench/hello.c"
+    cc -O2 -o "$bin/stamp" "$repo/scripts/bench/stamp.c"
+    cp "$repo/cgi-bin/hello.sh" "$bin/hello.sh"
+    # Bulk download: 1 GiB of zeros, framed by the host (chunked) ...
+    write_sh "$bin/down.sh" <<EOF
+printf 'Content-Type: application/octet-stream\n\n'
+exec head -c $GIB /dev/zero
+EOF
+    # ... or with the script's own Content-Length.
+    write_sh "$bin/down-cl.sh" <<EOF
+printf 'Content-Type: application/octet-stream\nContent-Length: $GIB\n\n'
+exec head -c $GIB /dev/zero
+EOF
+    # Bulk upload: reads the whole body, discards it, answers its length.
+    write_sh "$bin/discard.sh" <<'EOF'
+n=$(wc -c)
+printf 'Content-Type: text/plain\n\n%s\n' "$n"
+EOF
+    # Many slow requests: one second of nothing, then a short answer.
+    write_sh "$bin/sleep1.sh" <<'EOF'
+sleep 1
+printf 'Content-Type: text/plain\n\nslept\n'
+EOF
+    chmod 755 "$bin"/*
+    printf 'Hello, world!\n' >"$WORK/hello.expected"
+}
+
+# ---------------------------------------------------------- processes --
+
+# Remembers a background process we started, to stop it on exit.
+started() { PIDS+=("$1"); }
+
+# Forgets a process once reaped: its pid may soon belong to another one.
+forget() {
+    local i
+    for i in "${!PIDS[@]}"; do
+        [ "${PIDS[i]}" = "$1" ] && unset 'PIDS[i]'
+    done
+    PIDS=("${PIDS[@]}")
+}
+
+# Stops one process we started: SIGTERM, then SIGKILL after 15 s; reaps it.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    forget "$pid"
+}
+
+# Runs a command in the background and waits for it. Bash does not run
+# its INT trap when a foreground child (wrk) handles Ctrl-C itself and
+# exits normally; an interrupted `wait` does, so Ctrl-C stops the script.
+run_waited() {
+    "$@" &
+    local pid=$!
+    started "$pid"
+    local status=0
+    wait "$pid" || status=$?
+    forget "$pid"
+    return "$status"
+}
+
+# Fails loudly if a server died (a measurement without it means nothing).
+alive() {
+    kill -0 "${HOST_PID[$1]}" 2>/dev/null || die "${LABEL[$1]} is no longer running"
+}
+
+# On any exit (end, error, Ctrl-C): stop every server and background job,
+# newest first, and remove the temporary folder.
+cleanup() {
+    local status=$? i
+    trap - EXIT INT TERM
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${PIDS[i]}"
+    done 2>/dev/null
+    [ -n "$WORK" ] && rm -rf "$WORK"
+    [ -n "$ADDED_POLICY" ] && rm -f "$ADDED_POLICY"
+    exit "$status"
+}
+
+# A free TCP port on 127.0.0.1, for the hosts that cannot take port 0.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until something accepts connections on 127.0.0.1:$1.
+wait_port() {
+    local port=$1 name=$2 pid=$3 i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || die "$name exited at start"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    die "$name does not listen on 127.0.0.1:$port"
+}
+
+# Starts rcgi on a port of its own choosing; sets RCGI_PID and URL[rcgi].
+# Its access log (stdout) and error log (stderr) go to files, as a
+# server's would. TMPDIR keeps its chunked-body spool in $WORK.
+start_rcgi() {
+    local line="" i
+    RCGI_STARTS=$((RCGI_STARTS + 1))
+    # A new log per start, created before it, so no stale start-up line is read.
+    local logs="$WORK/rcgi-$RCGI_STARTS-$1"
+    : >"$logs.error.log"
+    TMPDIR=$WORK "$RCGI_BIN" --root "$WORK/cgi-bin" --bind 127.0.0.1 --port 0 \
+        >"$logs.access.log" 2>"$logs.error.log" &
+    RCGI_PID=$!
+    started "$RCGI_PID"
+    HOST_PID[rcgi]=$RCGI_PID
+    for ((i = 0; i < 100; i++)); do
+        line=$(grep -m1 '^rcgi listening on ' "$logs.error.log" || true)
+        [ -n "$line" ] && break
+        kill -0 "$RCGI_PID" 2>/dev/null || die "rcgi exited: $(cat "$logs.error.log")"
+        sleep 0.1
+    done
+    [ -n "$line" ] || die "rcgi printed no start-up line"
+    URL[rcgi]=$(sed -E 's#^rcgi listening on (http://[^ ]*/).*#\1#' <<<"$line")
+    [[ ${URL[rcgi]} == http://127.0.0.1:* ]] || die "unexpected start-up line: $line"
+}
+
+# lighttpd with mod_cgi: every file under /cgi-bin/ runs as a program
+# (an empty cgi.assign handler). Keep-alive made as long-lived as rcgi's,
+# and script output streamed to the client as it comes.
+start_lighttpd() {
+    local dir=$WORK/lighttpd port
+    port=$(free_port)
+    mkdir -p "$dir/htdocs"
+    cat >"$dir/lighttpd.conf" <<EOF
+server.bind                    = "127.0.0.1"
+server.port                    = $port
+server.document-root           = "$dir/htdocs"
+server.pid-file                = "$dir/lighttpd.pid"
+server.errorlog                = "$dir/error.log"
+server.modules                 = ("mod_alias", "mod_cgi", "mod_accesslog")
+accesslog.filename             = "$dir/access.log"
+server.max-connections         = 1024
+server.max-fds                 = 4096
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle     = 15
+server.stream-response-body    = 1
+alias.url                      = ("/cgi-bin/" => "$WORK/cgi-bin/")
+\$HTTP["url"] =~ "^/cgi-bin/" {
+    cgi.assign                 = ("" => "")
+}
+EOF
+    lighttpd -tt -f "$dir/lighttpd.conf" >&2 || die "lighttpd rejects its configuration"
+    lighttpd -D -f "$dir/lighttpd.conf" >"$dir/stdout.log" 2>&1 &
+    HOST_PID[lighttpd]=$!
+    started "$!"
+    wait_port "$port" lighttpd "$!"
+    URL[lighttpd]="http://127.0.0.1:$port/cgi-bin/"
+}
+
+# Apache httpd with the event MPM and mod_cgid (mod_cgi needs the prefork
+# MPM; with threaded MPMs Apache runs CGI through mod_cgid's fork daemon).
+# A configuration of our own, not Debian's: only the modules it needs.
+# Apache refuses to serve as root, so it runs as www-data.
+start_apache() {
+    local dir=$WORK/apache port mods=/usr/lib/apache2/modules
+    port=$(free_port)
+    mkdir -p "$dir"
+    cat >"$dir/httpd.conf" <<EOF
+ServerRoot          "$dir"
+ServerName          127.0.0.1
+Listen              127.0.0.1:$port
+PidFile             "$dir/httpd.pid"
+DefaultRuntimeDir   "$dir"
+ErrorLog            "$dir/error.log"
+LogLevel            warn
+LoadModule mpm_event_module  $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule alias_module      $mods/mod_alias.so
+LoadModule cgid_module       $mods/mod_cgid.so
+User                www-data
+Group               www-data
+ScriptSock          "$dir/cgid.sock"
+StartServers        2
+ServerLimit         8
+ThreadsPerChild     64
+MaxRequestWorkers   512
+KeepAlive           On
+KeepAliveTimeout    15
+MaxKeepAliveRequests 0
+LogFormat           "%h %l %u %t \"%r\" %>s %b %D" bench
+CustomLog           "$dir/access.log" bench
+ScriptAlias         /cgi-bin/ "$WORK/cgi-bin/"
+<Directory />
+    Require all denied
+</Directory>
+<Directory "$WORK/cgi-bin">
+    Require all granted
+</Directory>
+EOF
+    apache2 -t -d "$dir" -f "$dir/httpd.conf" >&2 || die "Apache rejects its configuration"
+    apache2 -d "$dir" -f "$dir/httpd.conf" -DFOREGROUND >"$dir/stdout.log" 2>&1 &
+    HOST_PID[apache]=$!
+    started "$!"
+    wait_port "$port" Apache "$!"
+    URL[apache]="http://127.0.0.1:$port/cgi-bin/"
+}
+
+# Fails loudly unless $host answers 200 with exactly "Hello, world!\n"
+# for $script, and keeps the connection open between two requests.
+check_hello() {
+    local host=$1 script=$2 url="${URL[$1]}$2" got connects
+    got=$(curl -sS -o "$WORK/check.body" -w '%{http_code}' "$url") ||
+        die "${LABEL[$host]}: $url: curl failed"
+    [ "$got" = 200 ] || die "${LABEL[$host]}: $url answered $got: $(head -c 300 "$WORK/check.body")"
+    cmp -s "$WORK/check.body" "$WORK/hello.expected" ||
+        die "${LABEL[$host]}: $url: wrong body: $(head -c 300 "$WORK/check.body")"
+    connects=$(curl -sS -o /dev/null -o /dev/null -w '%{num_connects}' "$url" "$url")
+    [ "$connects" = 10 ] || die "${LABEL[$host]}: $url does not keep the connection alive"
+}
+
+# VmRSS or VmHWM of a process, in MiB.
+mem_mib() {
+    awk -v field="$2:" '$1 == field { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# ------------------------------------------------------------ numbers --
+
+add() { VAL[$1]="${VAL[$1]:-}${VAL[$1]:+ }$2"; }
+
+# Median of the numbers given as arguments, "-" (a failed run) left out;
+# "-" if none is left.
+median() {
+    printf '%s\n' "$@" | awk 'NF && $1 != "-"' | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) print "-"
+        else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+sum() { printf '%s\n' "$@" | awk 'NF { s += $1 } END { print s + 0 }'; }
+
+# The same over the values recorded under a key (none yet: "-", or 0);
+# the values are split into arguments on purpose.
+# shellcheck disable=SC2086
+{
+    med() { median ${VAL[$1]:-}; }
+    total() { sum ${VAL[$1]:-}; }
+    peak() { maxof ${VAL[$1]:-}; }
+}
+maxof() { printf '%s\n' "$@" | awk 'NF && (n++ == 0 || $1 > m) { m = $1 } END { print n ? m : "-" }'; }
+
+# num PRINTF-FORMAT VALUE: formats a number, passes "-" through.
+num() { awk -v v="$2" -v f="$1" 'BEGIN { if (v == "-") print "-"; else printf f "\n", v }'; }
+
+# ratio A B: A / B with two decimals, "-" when either is missing or B is 0.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+# Reads a wrk --latency report on stdin; prints "rps p50_us p99_us errors"
+# where errors counts socket errors (connect, read, write, timeout) and
+# non-2xx/3xx responses.
+parse_wrk() {
+    awk '
+    function us(t) {
+        if (t ~ /us$/) return t + 0
+        if (t ~ /ms$/) return t * 1000
+        if (t ~ /m$/) return t * 60e6
+        if (t ~ /s$/) return t * 1e6
+        return t + 0
+    }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = us($2) }
+    $1 == "99%" { p99 = us($2) }
+    /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { errors += $NF }
+    END {
+        if (rps == "") { print "- - - 1"; exit }
+        printf "%s %.0f %.0f %d\n", rps, p50, p99, errors
+    }'
+}
+
+# ------------------------------------------------------- measurements --
+
+# The spawn ceiling for one script and thread count, one run.
+measure_ceiling() {
+    local script=$1 threads=$2 out rate
+    out=$("$CEILING_BIN" --threads "$threads" --seconds "$DURATION" "$WORK/cgi-bin/$script") ||
+        die "spawn_ceiling failed for $script"
+    rate=$(awk '{ print $(NF - 1) }' <<<"$out")
+    add "ceil|$script|$threads" "$rate"
+    log "   ceiling  $script, $threads thread(s): $rate starts/s"
+}
+
+# One wrk run: keep-alive, $conns connections, --latency.
+measure_wrk() {
+    local host=$1 script=$2 conns=$3 threads=$(($3 < 2 ? $3 : 2)) out
+    alive "$host"
+    run_waited wrk -t "$threads" -c "$conns" -d "${DURATION}s" --timeout 5s --latency \
+        "${URL[$host]}$script" >"$WORK/wrk.out" 2>&1 || true
+    out=$(cat "$WORK/wrk.out")
+    local rps p50 p99 errors
+    read -r rps p50 p99 errors < <(parse_wrk <<<"$out")
+    [ "$rps" = - ] && log "   wrk failed against ${LABEL[$host]}: $out"
+    local key="$host|$script|$conns"
+    add "rps|$key" "$rps"
+    add "p50|$key" "$p50"
+    add "p99|$key" "$p99"
+    add "err|$key" "$errors"
+    log "   $(printf '%-8s %-9s c=%-3s %8s req/s  p50 %7s us  p99 %7s us  errors %s' \
+        "${LABEL[$host]}" "$script" "$conns" "$rps" "$p50" "$p99" "$errors")"
+}
+
+# The interleaved hello runs: in each run, the ceilings, then for each
+# concurrency and script every host in turn.
+hello_runs() {
+    local run conns script host threads
+    for ((run = 1; run <= RUNS; run++)); do
+        log "== run $run of $RUNS"
+        for script in "${HELLOS[@]}"; do
+            for threads in 1 2; do measure_ceiling "$script" "$threads"; done
+        done
+        for conns in "${CONNS[@]}"; do
+            for script in "${HELLOS[@]}"; do
+                for host in "${HOSTS[@]}"; do measure_wrk "$host" "$script" "$conns"; done
+            done
+        done
+    done
+}
+
+# Streaming latency: first body line of stamp, $STREAM_SAMPLES requests.
+measure_streaming() {
+    local host=$1 out
+    alive "$host"
+    out=$(python3 "$repo/scripts/bench/first_line.py" "${URL[$host]}stamp" "$STREAM_SAMPLES") ||
+        die "streaming latency client failed against ${LABEL[$host]}"
+    # "samples N median_us X p99_us Y failures F"
+    VAL[stream|$host]=$out
+    log "   ${LABEL[$host]}: $out"
+}
+
+# 500 connections on sleep1.sh for 10 s against rcgi, and 5 hello
+# requests timed with curl meanwhile (the worst one is kept).
+measure_slow() {
+    local out="$WORK/slow.wrk" pid i t worst=0 code
+    alive rcgi
+    wrk -t 2 -c 500 -d 10s --timeout 5s --latency "${URL[rcgi]}sleep1.sh" >"$out" 2>&1 &
+    pid=$!
+    started "$pid"
+    sleep 2
+    for ((i = 0; i < 5; i++)); do
+        read -r code t < <(curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 30 \
+            "${URL[rcgi]}hello" || echo "000 30")
+        [ "$code" = 200 ] || log "   hello during the 500-connection run answered $code"
+        worst=$(awk -v a="$worst" -v b="$t" 'BEGIN { print (b > a) ? b : a }')
+        sleep 1
+    done
+    wait "$pid" || true
+    forget "$pid"
+    local rps p50 p99 errors
+    read -r rps p50 p99 errors < <(parse_wrk <"$out")
+    VAL[slow]="$rps $p50 $p99 $errors $(awk -v t="$worst" 'BEGIN { printf "%.1f", t * 1000 }')"
+    log "   rcgi: $rps req/s (ideal 500), p50 $p50 us, p99 $p99 us, errors $errors, worst hello ${worst}s"
+}
+
+# One bulk transfer through a fresh rcgi: records MB/s (10^6 bytes per
+# second, 1 GiB over curl's total time) and rcgi's peak RSS (VmHWM).
+measure_bulk() {
+    local kind=$1 url out code size secs body="" errors=0 rate=-
+    start_rcgi "bulk-$kind"
+    case $kind in
+    down-chunked | down-length)
+        url="${URL[rcgi]}$([ "$kind" = down-length ] && echo down-cl.sh || echo down.sh)"
+        out=$(curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' "$url") || true
+        ;;
+    up-length)
+        out=$(curl -sS -o "$WORK/bulk.body" -w '%{http_code} %{size_upload} %{time_total}' \
+            -X POST -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+            -T "$WORK/upload.bin" "${URL[rcgi]}discard.sh") || true
+        body=$(cat "$WORK/bulk.body" 2>/dev/null || true)
+        ;;
+    up-chunked)
+        out=$(head -c "$GIB" /dev/zero | curl -sS -o "$WORK/bulk.body" \
+            -w '%{http_code} %{size_upload} %{time_total}' \
+            -X POST -H 'Expect:' -H 'Transfer-Encoding: chunked' \
+            -H 'Content-Type: application/octet-stream' -T - "${URL[rcgi]}discard.sh") || true
+        body=$(cat "$WORK/bulk.body" 2>/dev/null || true)
+        ;;
+    esac
+    # Downloads: curl got exactly 1 GiB. Uploads: the script counted
+    # exactly 1 GiB (curl's upload size includes the chunk framing).
+    read -r code size secs <<<"${out:-000 0 0}"
+    local ok=""
+    case $kind in
+    up-*) [ "$body" = "$GIB" ] && ok=1 ;;
+    *) [ "$size" = "$GIB" ] && ok=1 ;;
+    esac
+    if [ "$code" = 200 ] && [ -n "$ok" ]; then
+        rate=$(awk -v b="$GIB" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0) ? b / s / 1e6 : 0 }')
+        add "bulk|$kind" "$rate"
+    else
+        log "   $kind failed: status $code, $size bytes sent or received, the script counted '$body'"
+        errors=1
+    fi
+    add "hwm|$kind" "$(mem_mib "$RCGI_PID" VmHWM)"
+    add "bulkerr|$kind" "$errors"
+    stop_pid "$RCGI_PID"
+    log "   $kind: $rate MB/s, rcgi peak RSS ${VAL[hwm|$kind]##* } MiB"
+}
+
+# -------------------------------------------------------------- report --
+
+ROWS=() # tab-separated table rows, the header first
+
+row() {
+    local IFS=$'\t'
+    ROWS+=("$*")
+}
+
+# Builds the one table from the recorded values.
+build_table() {
+    row "test" "host" "script" "conns" "rate" "unit" "p50 us" "p99 us" "/ceiling" "/lighttpd" \
+        "/Apache" "rcgi RSS MiB" "errors" "note"
+    local script threads conns host name rps ceil
+    for script in "${HELLOS[@]}"; do
+        name=$([ "$script" = hello ] && echo "hello (C)" || echo "$script")
+        ceil=$(med "ceil|$script|2")
+        for threads in 1 2; do
+            local c
+            c=$(med "ceil|$script|$threads")
+            row "spawn ceiling" "-" "$name" "$threads thr" "$(num %.0f "$c")" "starts/s" - - \
+                "$(ratio "$c" "$ceil")" - - - 0 ""
+        done
+        for conns in "${CONNS[@]}"; do
+            for host in "${HOSTS[@]}"; do
+                local key="$host|$script|$conns" vs_l=- vs_a=-
+                rps=$(med "rps|$key")
+                if [ "$host" = rcgi ]; then
+                    vs_l=$(ratio "$rps" "$(med "rps|lighttpd|$script|$conns")")
+                    vs_a=$(ratio "$rps" "$(med "rps|apache|$script|$conns")")
+                fi
+                row "hello rate" "${LABEL[$host]}" "$name" "$conns" "$(num %.0f "$rps")" "req/s" \
+                    "$(num %.0f "$(med "p50|$key")")" "$(num %.0f "$(med "p99|$key")")" \
+                    "$(ratio "$rps" "$ceil")" "$vs_l" "$vs_a" - "$(total "err|$key")" ""
+            done
+        done
+    done
+    local kind test file note
+    for kind in down-length down-chunked up-length up-chunked; do
+        case $kind in
+        down-length) test="download 1 GiB" file=down-cl.sh note="script sends Content-Length" ;;
+        down-chunked) test="download 1 GiB" file=down.sh note="no Content-Length: chunked" ;;
+        up-length) test="upload 1 GiB" file=discard.sh note="Content-Length" ;;
+        up-chunked) test="upload 1 GiB" file=discard.sh note="chunked (rcgi spools it)" ;;
+        esac
+        row "$test" rcgi "$file" 1 "$(num %.0f "$(med "bulk|$kind")")" "MB/s" - - - - - \
+            "$(peak "hwm|$kind")" "$(total "bulkerr|$kind")" "$note; peak RSS"
+    done
+    row "idle" rcgi - - - - - - - - - "$IDLE_START" - "RSS right after start"
+    row "idle" rcgi - - - - - - - - - "$IDLE_AFTER" - "RSS after the hello runs"
+    for host in "${HOSTS[@]}"; do
+        local n med p99 fails
+        read -r _ n _ med _ p99 _ fails <<<"${VAL[stream|$host]}"
+        row "streaming 1st line" "${LABEL[$host]}" "stamp (C)" 1 - - "$med" "$p99" - - - - "$fails" \
+            "$n requests"
+    done
+    local rps p50 p99 errors worst
+    read -r rps p50 p99 errors worst <<<"${VAL[slow]}"
+    row "500 slow requests" rcgi "sleep1.sh" 500 "$(num %.0f "$rps")" "req/s" "$p50" "$p99" - - - - \
+        "$errors" "ideal 500 req/s; slowest hello meanwhile: $worst ms"
+}
+
+# Prints the rows as aligned plain text.
+print_plain() {
+    printf '%s\n' "${ROWS[@]}" | awk -F '\t' '
+        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NF }
+        END {
+            for (r = 1; r <= NR; r++) {
+                line = ""
+                for (i = 1; i <= n; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i])
+                sub(/ +$/, "", line); print line
+                if (r == 1) { line = ""; for (i = 1; i <= n; i++) { s = sprintf("%" w[i] "s", ""); gsub(/ /, "-", s); line = line s "  " } sub(/ +$/, "", line); print line }
+            }
+        }'
+}
+
+# Prints the rows as a Markdown table.
+print_markdown() {
+    printf '%s\n' "${ROWS[@]}" | awk -F '\t' '
+        { line = "|"; for (i = 1; i <= NF; i++) line = line " " $i " |"; print line
+          if (NR == 1) { line = "|"; for (i = 1; i <= NF; i++) line = line " --- |"; print line } }'
+}
+
+# What was measured, with versions.
+hosts_line() {
+    local rcgi lighttpd apache wrk_version
+    rcgi=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
+    lighttpd=$(lighttpd -v 2>&1 | awk 'NR == 1 { print $1 }')
+    apache=$(apache2 -v 2>&1 | sed -n 's/^Server version: //p')
+    wrk_version=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')
+    echo "Hosts: rcgi $rcgi; $lighttpd with mod_cgi; $apache with the event MPM and mod_cgid" \
+        "(mod_cgi needs prefork). Client: wrk $wrk_version. All on 127.0.0.1, access logs to files."
+}
+
+legend() {
+    cat <<EOF
+spawn ceiling: examples/spawn_ceiling.rs starting the script directly (posix_spawn, pipes, read, reap), no HTTP.
+hello rate: wrk with keep-alive (1 wrk thread for 1 connection, else 2), runs interleaved across hosts.
+rate: median of $RUNS runs of $DURATION s. p50 us, p99 us: medians of wrk's latency percentiles, microseconds.
+/ceiling: rate divided by the 2-thread spawn ceiling of the same script; the ceiling loop has at most 2 starts
+in flight, so a host overlapping more (8, 64 connections) can pass 1. /lighttpd, /Apache: rcgi's rate divided
+by theirs for the same script and connections. errors: non-2xx responses and socket errors, all runs.
+download, upload: curl through a fresh rcgi per transfer, 1 GiB over curl's total time, median of $RUNS;
+MB = 10^6 bytes; rcgi RSS: the highest peak (VmHWM) of those runs. idle: rcgi's VmRSS. MiB = 2^20 bytes.
+streaming 1st line: from the script's clock_gettime just before it writes its first body line to the client's
+read of that line, while the script keeps running 50 ms more; median and p99 of the requests, microseconds.
+500 slow requests: wrk -c 500 on a script sleeping 1 s (ideal 500 req/s), and the slowest of 5 hello
+requests made with curl during it.
+EOF
+}
+
+# ---------------------------------------------------------------- main --
+
+main() {
+    case "${1:-}" in
+    -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        return 0
+        ;;
+    "") ;;
+    *) die "no arguments expected (see --help)" ;;
+    esac
+    local var
+    for var in RUNS DURATION STREAM_SAMPLES; do
+        [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer, not '${!var}'"
+    done
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+
+    install_tools
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcgi-bench.XXXXXX")
+    chmod 755 "$WORK" # Apache's scripts run as www-data
+    build_all
+
+    log "== starting rcgi, lighttpd and Apache on 127.0.0.1"
+    start_rcgi hello
+    local rcgi_pid=$RCGI_PID
+    IDLE_START=$(mem_mib "$rcgi_pid" VmRSS)
+    start_lighttpd
+    start_apache
+    local host script
+    for host in "${HOSTS[@]}"; do
+        for script in "${HELLOS[@]}"; do check_hello "$host" "$script"; done
+        log "   ${LABEL[$host]}: ${URL[$host]} answers hello and hello.sh, keep-alive"
+    done
+
+    hello_runs
+    IDLE_AFTER=$(mem_mib "$rcgi_pid" VmRSS)
+
+    log "== streaming latency, $STREAM_SAMPLES samples per host"
+    for host in "${HOSTS[@]}"; do measure_streaming "$host"; done
+
+    log "== 500 connections on a script sleeping 1 s (rcgi)"
+    measure_slow
+
+    log "== bulk transfers through rcgi, a fresh rcgi each, $RUNS runs"
+    truncate -s "$GIB" "$WORK/upload.bin"
+    local run kind
+    for ((run = 1; run <= RUNS; run++)); do
+        for kind in down-length down-chunked up-length up-chunked; do measure_bulk "$kind"; done
+    done
+
+    local title
+    title="rcgi benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc)-core machine, medians of $RUNS runs"
+    build_table
+    {
+        printf '%s\n%s\n\n' "$title" "$(hosts_line)"
+        print_plain
+        printf '\n'
+        legend
+        printf '\nTook %d s in all (build included).\n' "$SECONDS"
+    }
+    {
+        printf '%s\n\n%s\n\n' "$title" "$(hosts_line)"
+        print_markdown
+        printf '\n'
+        legend
+    } >"$results_md"
+    log "Markdown written to $results_md"
+}
+
+main "$@"

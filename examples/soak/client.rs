@@ -210,23 +210,24 @@ impl Conn {
         let mut eof = false;
         self.buf.clear();
         loop {
-            if let Until::BodyBytes(n) = until {
-                if reader.head.is_none() {
-                    reader.read_head(&mut self.buf)?;
-                }
-                if let Some((status, _)) = reader.head {
-                    if self.buf.len() >= reader.body_start + n || eof {
-                        return Ok(Response {
-                            status,
-                            body: Vec::new(),
-                            close: true,
-                            unsent: sent < out.len(),
-                        });
-                    }
-                }
-            } else if let Some(mut r) = reader.poll(&mut self.buf, eof)? {
+            // The whole response is in (a short one, even when about to
+            // hang up: an error page).
+            let hanging_up = matches!(until, Until::BodyBytes(_));
+            if let Some(mut r) = reader.poll(&mut self.buf, eof && !hanging_up)? {
                 r.unsent = sent < out.len();
                 return Ok(r);
+            }
+            // Time to hang up: enough of the body is in, or the server
+            // closed first.
+            if let (Until::BodyBytes(n), Some((status, _))) = (until, reader.head) {
+                if self.buf.len() >= reader.body_start + n || eof {
+                    return Ok(Response {
+                        status,
+                        body: Vec::new(),
+                        close: true,
+                        unsent: sent < out.len(),
+                    });
+                }
             }
             if eof {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
@@ -235,7 +236,12 @@ impl Conn {
             if left.is_zero() {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "no response in time",
+                    format!(
+                        "no response in time ({} of {} bytes sent, {} bytes received)",
+                        sent,
+                        out.len(),
+                        self.buf.len()
+                    ),
                 ));
             }
             let mut flags = PollFlags::POLLIN;

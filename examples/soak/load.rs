@@ -201,9 +201,9 @@ fn chunk(out: &mut Vec<u8>, body: &[u8], rng: &mut Rng) {
 pub struct Tally {
     /// Requests by kind and status (0: no response).
     pub by_kind: BTreeMap<(Kind, u16), u64>,
-    pub errors: u64,
-    /// The first few errors, word for word.
-    pub samples: Vec<String>,
+    /// Every error, word for word, with when it came (seconds since
+    /// the soak began).
+    pub errors: Vec<(f64, String)>,
     pub echo_bytes: u64,
     pub connections: u64,
     /// Time per kind: (sum, longest).
@@ -217,25 +217,18 @@ impl Tally {
         t.1 = t.1.max(d);
     }
 
-    /// Counts an error; keeps the first few, with the time they came.
+    /// Records an error and when it came.
     fn error(&mut self, what: String) {
-        self.errors += 1;
-        if self.samples.len() < 20 {
-            let at = EPOCH.get_or_init(Instant::now).elapsed().as_secs_f64();
-            self.samples.push(format!("[{at:.1}s] {what}"));
-        }
+        let at = EPOCH.get_or_init(Instant::now).elapsed().as_secs_f64();
+        self.errors.push((at, what));
     }
 
     fn add(&mut self, other: Tally) {
         for (k, n) in other.by_kind {
             *self.by_kind.entry(k).or_default() += n;
         }
-        self.errors += other.errors;
-        for s in other.samples {
-            if self.samples.len() < 20 {
-                self.samples.push(s);
-            }
-        }
+        self.errors.extend(other.errors);
+        self.errors.sort_by(|a, b| a.0.total_cmp(&b.0));
         self.echo_bytes += other.echo_bytes;
         self.connections += other.connections;
         for (kind, (sum, max)) in other.time {

@@ -33,7 +33,7 @@ use clap::Parser;
 
 use client::{Conn, Until};
 use load::{HELLO_BODY, Kind, Tally, run_load};
-use procfs::{cpu_ticks, settle, status_field, watch_stalls};
+use procfs::{RssLog, Stalls, cpu_ticks, settle, status_field};
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Soak load for a running rcgi")]
@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     pub idle: usize,
     /// Requests sent before the starting level is measured.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 10_000)]
     pub warmup: usize,
     /// Largest echo body, in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
@@ -68,6 +68,9 @@ pub struct Args {
     /// Seed of the pseudo-random choices (kinds, sizes, chunking).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Writes every error of the warm-up and the run to this file.
+    #[arg(long, value_name = "FILE")]
+    pub errors_file: Option<std::path::PathBuf>,
     /// Gives up (and fails) after this many seconds in all.
     #[arg(long, default_value_t = 3600)]
     pub give_up_after: u64,
@@ -116,7 +119,11 @@ fn print_tally(label: &str, t: &Tally) {
     for (&(kind, status), &n) in &t.by_kind {
         kinds.entry(kind).or_default().push((status, n));
     }
-    println!("{label}: {} requests, {} errors", t.requests(), t.errors);
+    println!(
+        "{label}: {} requests, {} errors",
+        t.requests(),
+        t.errors.len()
+    );
     for (kind, statuses) in kinds {
         let total: u64 = statuses.iter().map(|(_, n)| n).sum();
         let detail: Vec<String> = statuses
@@ -140,14 +147,17 @@ fn print_tally(label: &str, t: &Tally) {
             max.as_secs_f64() * 1e3
         );
     }
-    for s in &t.samples {
-        println!("  error: {s}");
+    for (at, what) in t.errors.iter().take(20) {
+        println!("  error: [{at:.1}s] {what}");
+    }
+    if t.errors.len() > 20 {
+        println!("  ... {} more errors", t.errors.len() - 20);
     }
 }
 
 fn main() {
     let args = Args::parse();
-    EPOCH.get_or_init(Instant::now);
+    let stalls = Stalls::watch(*EPOCH.get_or_init(Instant::now));
     let give_up = Duration::from_secs(args.give_up_after);
     thread::spawn(move || {
         thread::sleep(give_up);
@@ -174,16 +184,17 @@ fn main() {
 
     let warm = run_load(&args, args.warmup);
     print_tally("warm-up", &warm);
-    if warm.errors > 0 {
-        failures.push(format!("{} errors during warm-up", warm.errors));
+    if !warm.errors.is_empty() {
+        failures.push(format!("{} errors during warm-up", warm.errors.len()));
     }
     let start = pid.map(|p| settle(p, None));
 
-    let stalls = watch_stalls();
     let cpu_before = cpu_ticks();
+    let rss_log = pid.map(RssLog::start);
     let began = Instant::now();
     let tally = run_load(&args, args.requests);
     let took = began.elapsed();
+    let rss_samples = rss_log.map(|log| log.samples());
     let cpu_after = cpu_ticks();
     let end = pid.map(|p| settle(p, start.map(|s| s.fds)));
 
@@ -199,7 +210,7 @@ fn main() {
     let all = cpu_after.0.saturating_sub(cpu_before.0).max(1);
     println!(
         "machine: longest stall of a 10 ms sleeper {} ms; CPU steal {:.1}%; load average {}",
-        stalls.load(Ordering::Relaxed),
+        stalls.worst.load(Ordering::Relaxed),
         100.0 * cpu_after.1.saturating_sub(cpu_before.1) as f64 / all as f64,
         fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
@@ -208,8 +219,34 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    if tally.errors > 0 {
-        failures.push(format!("{} errors", tally.errors));
+    if let Some(path) = &args.errors_file {
+        let text: String = warm
+            .errors
+            .iter()
+            .map(|e| (e, "warm-up"))
+            .chain(tally.errors.iter().map(|e| (e, "run")))
+            .map(|((at, what), phase)| format!("{at:.3}s {phase}: {what}\n"))
+            .collect();
+        if let Err(e) = fs::write(path, text) {
+            println!("soak: cannot write {}: {e}", path.display());
+        }
+    }
+    let noted = stalls.noted.lock().expect("stall log").clone();
+    if !noted.is_empty() {
+        let list: Vec<String> = noted
+            .iter()
+            .take(20)
+            .map(|(at, ms)| format!("{at:.1}s ({ms} ms)"))
+            .collect();
+        println!(
+            "machine: {} stalls over {} ms, at: {}",
+            noted.len(),
+            Stalls::NOTED,
+            list.join(", ")
+        );
+    }
+    if !tally.errors.is_empty() {
+        failures.push(format!("{} errors", tally.errors.len()));
     }
     if tally.requests() != args.requests as u64 {
         failures.push(format!(
@@ -240,6 +277,14 @@ fn main() {
             mib(args.rss_slack_kib),
             mib(status_field(pid, "VmHWM"))
         );
+        if let Some(samples) = &rss_samples {
+            // The run in tenths: a leak climbs, an allocator levels off.
+            let tenths: Vec<String> = (1..=10)
+                .filter_map(|i| samples.get((samples.len() * i / 10).saturating_sub(1)))
+                .map(|&k| format!("{:.1}", k as f64 / 1024.0))
+                .collect();
+            println!("rss during the run, by tenths (MiB): {}", tenths.join(" "));
+        }
         println!(
             "threads: {} at start, {} at end; children at end: {}, zombies: {}",
             start.threads, end.threads, end.children, end.zombies

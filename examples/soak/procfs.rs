@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -110,18 +111,37 @@ pub fn settle(pid: u32, target: Option<usize>) -> Level {
 /// Watches the machine rather than rcgi: a thread that sleeps 10 ms at a
 /// time records how late it wakes up. A long stall (a loaded or paused
 /// machine) explains timeouts that are no fault of rcgi's.
-pub fn watch_stalls() -> Arc<AtomicU64> {
-    let worst = Arc::new(AtomicU64::new(0));
-    let w = Arc::clone(&worst);
-    thread::spawn(move || {
-        loop {
-            let t = Instant::now();
-            thread::sleep(Duration::from_millis(10));
-            let late = t.elapsed().saturating_sub(Duration::from_millis(10));
-            w.fetch_max(late.as_millis() as u64, Ordering::Relaxed);
-        }
-    });
-    worst
+pub struct Stalls {
+    /// The longest, in ms.
+    pub worst: Arc<AtomicU64>,
+    /// Those over [`Stalls::NOTED`]: (seconds since `EPOCH`, ms late).
+    pub noted: Arc<Mutex<Vec<(f64, u64)>>>,
+}
+
+impl Stalls {
+    pub const NOTED: u64 = 250;
+
+    pub fn watch(epoch: Instant) -> Stalls {
+        let stalls = Stalls {
+            worst: Arc::new(AtomicU64::new(0)),
+            noted: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (worst, noted) = (Arc::clone(&stalls.worst), Arc::clone(&stalls.noted));
+        thread::spawn(move || {
+            loop {
+                let t = Instant::now();
+                thread::sleep(Duration::from_millis(10));
+                let late = t.elapsed().saturating_sub(Duration::from_millis(10));
+                let ms = late.as_millis() as u64;
+                worst.fetch_max(ms, Ordering::Relaxed);
+                if ms > Stalls::NOTED {
+                    let at = epoch.elapsed().as_secs_f64();
+                    noted.lock().expect("stall log").push((at, ms));
+                }
+            }
+        });
+        stalls
+    }
 }
 
 /// CPU time of the whole machine from /proc/stat: (all, steal), in ticks.
@@ -136,4 +156,28 @@ pub fn cpu_ticks() -> (u64, u64) {
         .filter_map(|t| t.parse().ok())
         .collect();
     (ticks.iter().sum(), ticks.get(7).copied().unwrap_or(0))
+}
+
+/// Records rcgi's VmRSS (KiB) every half second, for as long as the
+/// returned handle lives; read it with [`RssLog::samples`].
+pub struct RssLog(Arc<Mutex<Vec<u64>>>);
+
+impl RssLog {
+    pub fn start(pid: u32) -> RssLog {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let weak = Arc::downgrade(&log);
+        thread::spawn(move || {
+            while let Some(log) = weak.upgrade() {
+                let rss = status_field(pid, "VmRSS");
+                log.lock().expect("RSS log").push(rss);
+                drop(log);
+                thread::sleep(Duration::from_millis(500));
+            }
+        });
+        RssLog(log)
+    }
+
+    pub fn samples(&self) -> Vec<u64> {
+        self.0.lock().expect("RSS log").clone()
+    }
 }

@@ -111,9 +111,23 @@ for t in "${targets[@]}"; do
         "$t" "${runs:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "${#crashes[@]}")
     if [ "${#crashes[@]}" -gt 0 ]; then
         failed=1
+        # One line per distinct place of failure, with one reproducer.
+        declare -A seen=()
         for c in "${crashes[@]}"; do
-            line+=$'\n'"    $c: $(crash_reason "$t" "$c")"
+            reason=$(crash_reason "$t" "$c")
+            where=$(grep -oE '(panicked at|ERROR: [A-Za-z]+:) [^ ]+' <<<"$reason" | head -1 || true)
+            where=${where:-$reason}
+            if [ -z "${seen[$where]:-}" ]; then
+                seen[$where]=1
+                line+=$'\n'"    $c"$'\n'"      $reason"
+            else
+                seen[$where]=$((seen[$where] + 1))
+            fi
         done
+        for where in "${!seen[@]}"; do
+            line+=$'\n'"    ${seen[$where]} crash(es) ${where}"
+        done
+        unset seen
     elif [ "$rc" -ne 0 ]; then
         failed=1
         line+=$'\n'"    libFuzzer exited with $rc and left no crash file; see $log"

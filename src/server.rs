@@ -141,13 +141,23 @@ fn start_connection(shared: &Arc<Shared>, stream: TcpStream) {
         .name("conn".into())
         .stack_size(THREAD_STACK)
         .spawn(move || {
+            // Gives the place back however the thread ends, a panic too.
+            let _place = Place(&shared_for_thread.connections);
             crate::connection::handle(&shared_for_thread, stream);
-            shared_for_thread.connections.release();
         });
     if let Err(e) = spawned {
         shared.connections.release();
         log::error(format_args!("cannot start a connection thread: {e}"));
         thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A connection's place in the connection bound, freed on drop.
+struct Place<'a>(&'a Gate);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 

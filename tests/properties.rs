@@ -739,13 +739,7 @@ fn special_fields() -> impl Strategy<Value = Vec<(String, Vec<u8>, Kind)>> {
         .prop_map(|o| o.map(|(n, l)| (n, l.to_string().into_bytes(), Kind::ContentLength(l))));
     let dropped = vec(
         (
-            select(vec![
-                "Connection",
-                "keep-alive",
-                "Transfer-Encoding",
-                "TE",
-                "Upgrade",
-            ]),
+            select(vec!["Connection", "keep-alive", "TE", "Upgrade"]),
             field_value(20),
         ),
         0..3,
@@ -960,4 +954,32 @@ fn block_end_model(buf: &[u8]) -> Option<(usize, usize)> {
             None
         }
     })
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// A script that frames its own body (any Transfer-Encoding field,
+    /// in any case, anywhere in the block) is refused: rcgi frames it.
+    #[test]
+    fn a_script_transfer_encoding_is_refused(
+        g in block(),
+        name in any_case("transfer-encoding"),
+        value in field_value(20),
+        at in any::<usize>(),
+    ) {
+        let lines: Vec<&[u8]> = g.bytes.split_inclusive(|&b| b == b'\n').collect();
+        let at = at % (lines.len() + 1);
+        let mut input = Vec::new();
+        for line in &lines[..at] {
+            input.extend_from_slice(line);
+        }
+        input.extend_from_slice(format!("{name}: ").as_bytes());
+        input.extend_from_slice(&value);
+        input.extend_from_slice(b"\n");
+        for line in &lines[at..] {
+            input.extend_from_slice(line);
+        }
+        prop_assert!(headers::parse(&input).is_err());
+    }
 }

@@ -145,7 +145,7 @@ fn split_field(line: &[u8]) -> Result<(&str, &[u8]), Invalid> {
     if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
         return Err(invalid(format!("invalid header name {}", shown(name))));
     }
-    let value = line[colon + 1..].trim_ascii();
+    let value = trim_ows(&line[colon + 1..]);
     if let Some(&bad) = value
         .iter()
         .find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f)
@@ -158,6 +158,15 @@ fn split_field(line: &[u8]) -> Result<(&str, &[u8]), Invalid> {
     // A token is ASCII, so this cannot fail.
     let name = std::str::from_utf8(name).map_err(|_| invalid("invalid header name"))?;
     Ok((name, value))
+}
+
+/// Without the spaces and tabs around it (RFC 9110 OWS); other
+/// whitespace, such as CR or form feed, stays and is refused.
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 /// RFC 9110 token characters.
@@ -251,6 +260,9 @@ mod tests {
             "X-A: a\x01b\n",
             "X-A: a\x7fb\n",
             "Transfer-Encoding: chunked\n",
+            "X-A: a\r\r\n",
+            "X-A: a\x0c\n",
+            "Status: 200\x0c\n",
         ] {
             assert!(head(block).is_err(), "{block:?}");
         }

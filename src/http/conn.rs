@@ -26,8 +26,11 @@ pub struct Conn {
     pub local: SocketAddr,
     /// The client's address.
     pub peer: SocketAddr,
-    /// Fixed size; `buf[start..end]` is received but unused.
+    /// `buf[start..end]` is received but unused. It starts small and
+    /// grows, as far as `limit`, only when it must, so an idle
+    /// connection costs little memory.
     buf: Vec<u8>,
+    limit: usize,
     start: usize,
     end: usize,
     /// The pipe large bodies are spliced through, made when first needed.
@@ -38,9 +41,11 @@ pub struct Conn {
 const LINGER: Duration = Duration::from_secs(2);
 /// How much it reads at most while lingering.
 const LINGER_BYTES: usize = 1 << 20;
-/// The read buffer's size (a larger head bound makes it larger). Large
-/// bodies do not pass through it: they are spliced.
+/// The read buffer's largest size (a larger head bound makes it larger).
+/// Large bodies do not pass through it: they are spliced.
 const BUFFER: usize = 64 * 1024;
+/// The read buffer's first size: a typical request head fits.
+const FIRST_BUFFER: usize = 4 * 1024;
 /// Largest piece of a file handed to `sendfile` at once.
 const SENDFILE_STEP: usize = 1 << 20;
 
@@ -54,7 +59,8 @@ impl Conn {
             local: unmap(stream.local_addr()?),
             peer: unmap(stream.peer_addr()?),
             stream,
-            buf: vec![0; head.max(BUFFER)],
+            buf: vec![0; FIRST_BUFFER],
+            limit: head.max(BUFFER),
             start: 0,
             end: 0,
             relay: None,
@@ -107,15 +113,21 @@ impl Conn {
 
     /// True when the buffer holds as much as it can.
     pub fn is_full(&self) -> bool {
-        self.end - self.start == self.buf.len()
+        self.end - self.start == self.limit
     }
 
-    /// Where up to `max` more bytes can go after the buffered ones.
+    /// Where up to `max` more bytes can go after the buffered ones: at
+    /// the end, after moving the unused bytes to the front or growing
+    /// the buffer if need be.
     fn room(&mut self, max: usize) -> std::ops::Range<usize> {
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+        }
+        if self.end == self.buf.len() && self.buf.len() < self.limit {
+            let grown = (self.buf.len() * 2).min(self.limit);
+            self.buf.resize(grown, 0);
         }
         let len = (self.buf.len() - self.end).min(max);
         self.end..self.end + len

@@ -257,12 +257,12 @@ fn split_target(req: &mut Request) -> Result<Option<String>, HttpError> {
 }
 
 fn strip_scheme(target: &str) -> Option<&str> {
-    for scheme in ["http://", "https://"] {
-        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return Some(&target[scheme.len()..]);
-        }
-    }
-    None
+    ["http://", "https://"].into_iter().find_map(|scheme| {
+        let head = target.as_bytes().get(..scheme.len())?;
+        // An ASCII match ends on a character boundary, so the slice is safe.
+        head.eq_ignore_ascii_case(scheme.as_bytes())
+            .then(|| &target[scheme.len()..])
+    })
 }
 
 /// The request's host: from an absolute-form target, else from the one
@@ -414,6 +414,19 @@ mod tests {
         assert_eq!(r.host.as_deref(), Some("h:8"));
         assert!(r.keep_alive);
         assert_eq!(r.body, BodyFraming::None);
+    }
+
+    #[test]
+    fn non_ascii_targets_are_refused_not_a_panic() {
+        for target in [
+            "\u{10000}\u{10000}",
+            "http:/\u{463}xample.org/",
+            "ht\u{e9}p://x/",
+        ] {
+            let head = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            let r = parse_head(head.as_bytes(), &Limits::default());
+            assert_eq!(r.map(|_| ()).unwrap_err().status, 400, "{target}");
+        }
     }
 
     #[test]

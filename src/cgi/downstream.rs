@@ -18,10 +18,12 @@ use super::exchange::End;
 use super::output::{Fed, Output};
 use super::process::Script;
 use crate::http::conn::Conn;
-use crate::http::relay::{BULK_PIPE, enlarge_pipe};
+use crate::http::relay::enlarge_pipe;
 
 /// Most response bytes held in memory for a slow client.
 const OUT_HIGH: usize = 256 * 1024;
+/// Room for a chunk's framing.
+const FRAMING_ROOM: usize = 32;
 /// Largest read from the script's stdout.
 pub const READ_SIZE: usize = 64 * 1024;
 /// How long to wait, at the end of a script's output, to learn whether it
@@ -36,8 +38,14 @@ pub struct Downstream {
     sent: usize,
     /// The body is moved through the relay pipe rather than read.
     relaying: bool,
+    /// The relay took nothing from a readable stdout: it is full, so wait
+    /// until some of it is sent.
+    relay_full: bool,
     /// The script's stdout has not ended.
     pub open: bool,
+    /// The script was killed by this signal mid-body: what it wrote is
+    /// sent, and the response is then cut.
+    pub killed: Option<nix::sys::signal::Signal>,
     redirect: Option<Vec<u8>>,
 }
 
@@ -66,7 +74,9 @@ impl Downstream {
             out: Vec::new(),
             sent: 0,
             relaying: false,
+            relay_full: false,
             open: true,
+            killed: None,
             redirect: None,
         }
     }
@@ -76,7 +86,7 @@ impl Downstream {
         let held = self.out.len() - self.sent;
         self.open
             && if self.relaying {
-                held == 0 && conn.relay_pending() == 0
+                held == 0 && !self.relay_full && conn.relay_can_take()
             } else {
                 held < OUT_HIGH
             }
@@ -108,7 +118,7 @@ impl Downstream {
         &mut self,
         conn: &mut Conn,
         stdout: &ChildStdout,
-        script: &Script,
+        script: &mut Script,
     ) -> Result<bool, End> {
         if self.relaying {
             if let Some(room) = self.output.relay_room() {
@@ -118,27 +128,33 @@ impl Downstream {
             // left, to see whether there is an excess.
             self.relaying = false;
         }
-        let read = read_with(stdout, |data| {
-            (data.len(), self.output.feed(data, &mut self.out))
-        });
-        match read {
-            Ok((0, _)) => self.end(conn, script),
-            Ok((n, fed)) => {
-                match fed {
-                    Ok(Fed::Continue) => {}
-                    Ok(Fed::Redirect(target)) => self.redirect = Some(target),
-                    Err(fault) => return Err(End::Fault(fault)),
+        // Read all there is before sending: when the script has already
+        // ended, the whole response goes out in one send.
+        while self.out.len() - self.sent < OUT_HIGH {
+            let read = read_with(stdout, |data| {
+                (data.len(), self.output.feed(data, &mut self.out))
+            });
+            match read {
+                Ok((0, _)) => return self.end(conn, script),
+                Ok((n, fed)) => {
+                    match fed {
+                        Ok(Fed::Continue) => {}
+                        Ok(Fed::Redirect(target)) => self.redirect = Some(target),
+                        Err(fault) => return Err(End::Fault(fault)),
+                    }
+                    if n == READ_SIZE && self.output.relay_room().is_some() {
+                        // A large body: from now on the kernel moves it.
+                        self.relaying = true;
+                        enlarge_pipe(stdout);
+                        break;
+                    }
                 }
-                if n == READ_SIZE && self.output.relay_room().is_some() {
-                    // A large body: from now on the kernel moves it.
-                    self.relaying = true;
-                    enlarge_pipe(stdout);
-                }
-                self.flush(conn)
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => {}
+                Err(_) => return self.end(conn, script),
             }
-            Err(Errno::EAGAIN | Errno::EINTR) => Ok(false),
-            Err(_) => self.end(conn, script),
         }
+        self.flush(conn)
     }
 
     /// Moves what stdout holds (at most `room` bytes) into the relay
@@ -148,20 +164,34 @@ impl Downstream {
         conn: &mut Conn,
         stdout: &ChildStdout,
         room: u64,
-        script: &Script,
+        script: &mut Script,
     ) -> Result<bool, End> {
-        let max = usize::try_from(room).unwrap_or(usize::MAX).min(BULK_PIPE);
         let Ok(relay) = conn.relay() else {
             // No descriptors for a pipe: copy the body through rcgi.
             self.relaying = false;
             return Ok(false);
         };
-        match relay.take_from(stdout.as_fd(), max) {
+        let max = usize::try_from(room)
+            .unwrap_or(usize::MAX)
+            .min(relay.take_size());
+        let output = &mut self.output;
+        let taken = if output.relay_framed() {
+            relay.take_framed(stdout.as_fd(), max, |n| {
+                let mut framing = Vec::with_capacity(FRAMING_ROOM);
+                output.relayed(n, &mut framing);
+                framing
+            })
+        } else {
+            relay.take_from(stdout.as_fd(), max).inspect(|&n| {
+                output.relayed(n, &mut Vec::new());
+            })
+        };
+        match taken {
             Ok(0) => self.end(conn, script),
-            Ok(n) => {
-                let taken = self.output.relayed(n, &mut self.out);
-                debug_assert_eq!(taken, n, "a relay never takes more than the body's room");
-                self.flush(conn)
+            Ok(_) => self.flush(conn),
+            Err(Errno::EAGAIN) if conn.relay_pending() > 0 => {
+                self.relay_full = true;
+                Ok(false)
             }
             Err(Errno::EAGAIN | Errno::EINTR) => Ok(false),
             Err(_) => self.end(conn, script),
@@ -170,22 +200,37 @@ impl Downstream {
 
     /// The script's output is over: finish the response, unless the
     /// script was killed by a signal, which leaves its body unfinished:
-    /// then the response is cut, so the client can tell.
-    pub fn end(&mut self, conn: &mut Conn, script: &Script) -> Result<bool, End> {
+    /// then what it wrote goes out without the end of the framing (see
+    /// [`Downstream::killed`]), so the client can tell.
+    pub fn end(&mut self, conn: &mut Conn, script: &mut Script) -> Result<bool, End> {
         self.open = false;
         if self.output.started() && !self.output.discarding() {
-            if let Some(signal) = script.killed_by(Instant::now() + EXIT_WAIT) {
-                return Err(End::Killed(signal));
-            }
+            self.killed = script.killed_by(Instant::now() + EXIT_WAIT);
         }
-        self.output.end(&mut self.out).map_err(End::Fault)?;
+        if self.killed.is_none() {
+            self.output.end(&mut self.out).map_err(End::Fault)?;
+        }
         self.flush(conn)
     }
 
-    /// Sends what the socket takes now: the buffered bytes first, then
-    /// relayed ones. Returns whether anything was sent.
+    /// Sends what the socket takes now: relayed bytes first, then the
+    /// buffered ones. (The relay only takes once the buffer is empty, and
+    /// then only the end of the framing is buffered, so this is the order
+    /// they were produced in.) Returns whether anything was sent.
     pub fn flush(&mut self, conn: &mut Conn) -> Result<bool, End> {
         let mut progress = false;
+        while conn.relay_pending() > 0 {
+            match conn.send_relayed() {
+                Ok(0) => break,
+                Ok(_) => {
+                    progress = true;
+                    self.relay_full = false;
+                }
+                Err(Errno::EAGAIN) => return Ok(progress),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(End::ClientGone(e.desc())),
+            }
+        }
         while self.sent < self.out.len() {
             match conn.send_now(&self.out[self.sent..]) {
                 Ok(n) => {
@@ -199,14 +244,6 @@ impl Downstream {
         }
         self.out.clear();
         self.sent = 0;
-        while conn.relay_pending() > 0 {
-            match conn.send_relayed() {
-                Ok(_) => progress = true,
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(End::ClientGone(e.desc())),
-            }
-        }
         Ok(progress)
     }
 }

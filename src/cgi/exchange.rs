@@ -111,7 +111,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// Runs the exchange until it ends.
-    pub fn run(&mut self, script: &Script) -> End {
+    pub fn run(&mut self, script: &mut Script) -> End {
         let result = self.pump_body().and_then(|()| {
             while !self.down.done(self.conn) {
                 self.check_time(script)?;
@@ -123,15 +123,16 @@ impl<'a> Exchange<'a> {
         if let Some(body) = &mut self.body {
             body.discard_buffered(self.conn);
         }
-        match result {
-            Ok(()) => self.down.take_redirect().map_or(End::Done, End::Redirect),
-            Err(end) => end,
+        match (result, self.down.killed) {
+            (Err(end), _) => end,
+            (Ok(()), Some(signal)) => End::Killed(signal),
+            (Ok(()), None) => self.down.take_redirect().map_or(End::Done, End::Redirect),
         }
     }
 
     /// The deadlines: the script's, the client's idle bound, and the
     /// grace for a stdout held open by a background process.
-    fn check_time(&mut self, script: &Script) -> Result<(), End> {
+    fn check_time(&mut self, script: &mut Script) -> Result<(), End> {
         let now = Instant::now();
         if now >= self.deadline {
             return Err(End::Timeout);
@@ -197,7 +198,7 @@ impl<'a> Exchange<'a> {
 
     /// One `poll` over everything there is to wait for, then the work it
     /// allows.
-    fn step(&mut self, script: &Script) -> Result<(), End> {
+    fn step(&mut self, script: &mut Script) -> Result<(), End> {
         let mut client = PollFlags::empty();
         if (self.wants_body() && !self.stdin_full) || self.watches_hangup() {
             client |= PollFlags::POLLIN;
@@ -326,6 +327,9 @@ impl<'a> Exchange<'a> {
     /// script counts as exited once its stderr ends.)
     pub fn settle(&mut self, script: &Script, deadline: Instant) -> bool {
         self.pipes.stdin = None;
+        if script.ended() {
+            self.exited_at.get_or_insert_with(Instant::now);
+        }
         while self.exited_at.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

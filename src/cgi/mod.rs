@@ -145,7 +145,7 @@ pub fn run(conn: &mut Conn, mut job: Job) -> Ran {
     let stderr = StderrLog::new(job.name, script.pid());
     let output = Output::new(job.ask);
     let mut ex = Exchange::new(conn, pipes, body, output, stderr, deadline, job.idle);
-    let end = ex.run(&script);
+    let end = ex.run(&mut script);
 
     let finished = matches!(end, End::Done | End::Redirect(_));
     if !(finished && ex.settle(&script, deadline)) {

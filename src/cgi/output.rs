@@ -120,6 +120,12 @@ impl Output {
         }
     }
 
+    /// True when bytes moved straight to the client need framing between
+    /// them (chunk headers, written by [`Output::relayed`]).
+    pub fn relay_framed(&self) -> bool {
+        matches!(self.state, State::Body(Framing::Chunked { .. }))
+    }
+
     /// Frames `n` bytes about to be moved straight to the client (after
     /// what `out` holds); returns how many of them may go.
     pub fn relayed(&mut self, n: usize, out: &mut Vec<u8>) -> usize {

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, killpg};
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
 use super::env::Env;
@@ -183,17 +182,35 @@ impl Script {
     }
 
     /// The signal that killed the script, if it has ended by `deadline`
-    /// and that is how; it is not reaped.
-    pub fn killed_by(&self, deadline: Instant) -> Option<Signal> {
+    /// and that is how. A script that has ended is reaped here (it will
+    /// not be signalled again: its group id could be reused).
+    pub fn killed_by(&mut self, deadline: Instant) -> Option<Signal> {
         if !self.exited_by(deadline) {
             return None;
         }
-        let pid = Pid::from_raw(self.child.id() as i32);
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        match waitid(Id::Pid(pid), flags) {
-            Ok(WaitStatus::Signaled(_, signal, _)) => Some(signal),
-            _ => None,
+        self.try_reap()?
+            .signal()
+            .and_then(|s| Signal::try_from(s).ok())
+    }
+
+    /// True once the script is reaped.
+    pub fn ended(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// Reaps the script if it has exited, without waiting. The list of
+    /// running scripts stays locked meanwhile, so shutdown never signals
+    /// a group whose id was freed.
+    fn try_reap(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.status = Some(status);
+                let pid = self.child.id() as i32;
+                running.retain(|&p| p != pid);
+            }
         }
+        self.status
     }
 
     /// The processes left in the script's process group (its background

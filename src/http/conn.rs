@@ -83,6 +83,12 @@ impl Conn {
         }
     }
 
+    /// True when the relay is worth a take (see [`Relay::can_take`]);
+    /// also before it is made.
+    pub fn relay_can_take(&self) -> bool {
+        self.relay.as_ref().is_none_or(Relay::can_take)
+    }
+
     /// Relayed bytes waiting to be sent.
     pub fn relay_pending(&self) -> usize {
         self.relay.as_ref().map_or(0, Relay::pending)

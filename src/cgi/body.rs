@@ -12,7 +12,7 @@ use std::process::ChildStdin;
 use nix::errno::Errno;
 
 use crate::http::HttpError;
-use crate::http::chunked::{Decoder, Next};
+use crate::http::chunked::{Decoder, FRAMING_READ, Next};
 use crate::http::conn::Conn;
 use crate::http::relay::BULK_PIPE;
 
@@ -116,14 +116,17 @@ impl BodyIn {
     ) -> Result<Taken, BodyError> {
         let max = match self {
             BodyIn::Length { left, .. } => usize::try_from(*left).unwrap_or(usize::MAX),
+            BodyIn::Chunked { decoder, .. } if decoder.data_left() == 0 && stdin.is_some() => {
+                FRAMING_READ
+            }
             BodyIn::Chunked { .. } => usize::MAX,
         };
-        if let (BodyIn::Length { left, buffered: 0 }, Some(pipe)) = (&mut *self, stdin.as_ref()) {
-            match conn.splice_into(pipe.as_fd(), max.min(BULK_PIPE)) {
+        if let (Some(run), Some(pipe)) = (self.direct_run(conn), stdin.as_ref()) {
+            match conn.splice_into(pipe.as_fd(), run.min(BULK_PIPE)) {
                 Ok(0) => return Err(BodyError::Gone("client closed the connection mid-body")),
                 Ok(n) => {
-                    *left -= n as u64;
-                    if *left == 0 {
+                    self.moved(n);
+                    if self.complete() {
                         *stdin = None;
                     }
                     return Ok(Taken::Some);
@@ -147,6 +150,33 @@ impl BodyIn {
             }
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => Ok(Taken::Nothing),
             Err(e) => Err(BodyError::Gone(e.desc())),
+        }
+    }
+
+    /// How many body bytes may go straight from the socket to the
+    /// script: with nothing buffered, the rest of a `Content-Length` body,
+    /// or the rest of the current chunk.
+    fn direct_run(&self, conn: &Conn) -> Option<usize> {
+        let run = match self {
+            BodyIn::Length { left, buffered: 0 } => *left,
+            BodyIn::Chunked {
+                decoder,
+                total,
+                max,
+            } if conn.buffered().is_empty() => decoder.data_left().min(max.saturating_sub(*total)),
+            _ => 0,
+        };
+        (run > 0).then(|| usize::try_from(run).unwrap_or(usize::MAX))
+    }
+
+    /// Counts `n` body bytes moved straight from the socket.
+    fn moved(&mut self, n: usize) {
+        match self {
+            BodyIn::Length { left, .. } => *left -= n as u64,
+            BodyIn::Chunked { decoder, total, .. } => {
+                decoder.took(n);
+                *total += n as u64;
+            }
         }
     }
 

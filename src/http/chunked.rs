@@ -7,6 +7,10 @@
 
 use super::HttpError;
 
+/// What to read at a time while framing is expected: enough for a size
+/// line, so that the chunk's data can then be spliced rather than read.
+pub const FRAMING_READ: usize = 256;
+
 /// Longest chunk extension accepted on one size line.
 const MAX_EXTENSION: usize = 1024;
 /// Most trailer bytes accepted after the last chunk.
@@ -127,6 +131,16 @@ impl Decoder {
 
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Bytes of chunk data still to come before the next framing, when
+    /// in the middle of a chunk (0 otherwise): they may be moved without
+    /// being looked at.
+    pub fn data_left(&self) -> u64 {
+        match self.state {
+            State::Data(left) => left,
+            _ => 0,
+        }
     }
 
     /// The state after one framing byte.

@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -165,8 +165,15 @@ impl Conn {
         if room.is_empty() {
             return Ok(0);
         }
+        let asked = room.len();
         let n = recv(fd, &mut self.buf[room], MsgFlags::empty())?;
         self.end += n;
+        if n == asked && asked < max && self.buf.len() < self.limit {
+            // The buffer, not the sender, limited this read: a stream of
+            // body bytes is coming; let the next reads be larger.
+            let grown = (self.buf.len() * 2).min(self.limit);
+            self.buf.resize(grown, 0);
+        }
         Ok(n)
     }
 
@@ -178,6 +185,45 @@ impl Conn {
         debug_assert!(self.buffered().is_empty());
         let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
         splice(&self.stream, None, pipe, None, max, flags)
+    }
+
+    /// Moves up to `max` received bytes into `file` at its position, by
+    /// way of `pipe` (splice: they never pass through rcgi), waiting at
+    /// most `timeout` for them. Only when nothing is buffered. Returns 0
+    /// at the end of the stream.
+    pub fn splice_to_file(
+        &mut self,
+        pipe: &(OwnedFd, OwnedFd),
+        file: &File,
+        max: usize,
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        let deadline = Instant::now() + timeout;
+        let n = loop {
+            match self.splice_into(pipe.1.as_fd(), max) {
+                Ok(n) => break n,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLIN, deadline)?,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let mut moved = 0;
+        while moved < n {
+            match splice(
+                &pipe.0,
+                None,
+                file,
+                None,
+                n - moved,
+                SpliceFFlags::SPLICE_F_MOVE,
+            ) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(m) => moved += m,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(n)
     }
 
     /// Sends what the socket takes now, without waiting.

@@ -8,9 +8,12 @@ use std::io::{BufWriter, Seek, Write};
 use std::time::Duration;
 
 use super::HttpError;
-use super::chunked::{Decoder, Next};
+use super::chunked::{Decoder, FRAMING_READ, Next};
 use super::conn::Conn;
+use super::relay::{BULK_PIPE, enlarge_pipe};
 use super::request::is_timeout;
+use nix::fcntl::OFlag;
+use std::os::fd::OwnedFd;
 
 /// Most unread body bytes read and dropped to keep a connection open.
 pub const DRAIN_MAX: u64 = 256 * 1024;
@@ -26,6 +29,8 @@ pub fn spool(conn: &mut Conn, max: u64, idle: Duration) -> Result<(File, u64), H
     let file = tempfile::tempfile().map_err(disk)?;
     // Small pieces are gathered; a piece of 8 KiB or more is written as it is.
     let mut writer = BufWriter::with_capacity(8 * 1024, file);
+    // The data of large chunks goes from the socket to the file by splice.
+    let mut pipe = None;
     let mut decoder = Decoder::default();
     let mut total: u64 = 0;
     loop {
@@ -41,20 +46,59 @@ pub fn spool(conn: &mut Conn, max: u64, idle: Duration) -> Result<(File, u64), H
                 decoder.took(n);
                 conn.consume(n);
             }
-            Next::More => match conn.fill(usize::MAX, idle) {
-                Ok(0) => return Err(HttpError::new(400, "connection closed mid-body")),
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => {
-                    return Err(HttpError::new(408, "request body not received in time"));
+            Next::More if decoder.data_left() > 0 && conn.buffered().is_empty() => {
+                let left = decoder.data_left();
+                if total + left > max {
+                    return Err(HttpError::new(413, "request body too large"));
                 }
-                Err(_) => return Err(HttpError::new(400, "connection failed mid-body")),
-            },
+                writer.flush().map_err(disk)?;
+                if pipe.is_none() {
+                    pipe = Some(bulk_pipe().map_err(disk)?);
+                }
+                let step = usize::try_from(left).unwrap_or(usize::MAX).min(BULK_PIPE);
+                let pipe = pipe.as_ref().expect("made above");
+                let n = conn
+                    .splice_to_file(pipe, writer.get_ref(), step, idle)
+                    .map_err(read_error)?;
+                if n == 0 {
+                    return Err(HttpError::new(400, "connection closed mid-body"));
+                }
+                decoder.took(n);
+                total += n as u64;
+            }
+            Next::More => {
+                let max = match decoder.data_left() {
+                    0 => FRAMING_READ,
+                    _ => usize::MAX,
+                };
+                match conn.fill(max, idle) {
+                    Ok(0) => return Err(HttpError::new(400, "connection closed mid-body")),
+                    Ok(_) => {}
+                    Err(e) => return Err(read_error(e)),
+                }
+            }
             Next::Done => break,
         }
     }
     let mut file = writer.into_inner().map_err(|e| disk(e.into_error()))?;
     file.rewind().map_err(disk)?;
     Ok((file, total))
+}
+
+/// The error for a body that could not be read.
+fn read_error(e: std::io::Error) -> HttpError {
+    if is_timeout(&e) {
+        HttpError::new(408, "request body not received in time")
+    } else {
+        HttpError::new(400, "connection failed mid-body")
+    }
+}
+
+/// A pipe for splicing, as large as the system allows.
+fn bulk_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    enlarge_pipe(&write);
+    Ok((read, write))
 }
 
 /// Reads and drops `left` unread body bytes if there are few enough (and

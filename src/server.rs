@@ -158,6 +158,21 @@ struct Place<'a>(&'a Gate);
 impl Drop for Place<'_> {
     fn drop(&mut self) {
         self.0.release();
+        if self.0.used() == 0 {
+            give_back_memory();
+        }
+    }
+}
+
+/// Once no connection is left, hands the memory the connections freed
+/// back to the system: malloc keeps freed memory in its per-thread
+/// arenas, which would leave an idle rcgi as large as its busiest moment.
+fn give_back_memory() {
+    // SAFETY: malloc_trim only releases free memory of the allocator; it
+    // takes no pointer, and it locks each arena it trims, so other threads
+    // may allocate meanwhile.
+    unsafe {
+        nix::libc::malloc_trim(0);
     }
 }
 

@@ -25,14 +25,16 @@
 #                   500 requests/s), and the worst of 5 hello requests
 #                   timed during it; rcgi only.
 #   bulk            1 GiB download (with and without Content-Length) and
-#                   1 GiB upload (Content-Length, chunked) through rcgi with
+#                   1 GiB upload (Content-Length, chunked spooled, chunked
+#                   streamed with --chunked stream) through rcgi with
 #                   curl, RUNS times each, a fresh rcgi per transfer: MB/s
 #                   and rcgi's peak RSS.
 #   idle RSS        rcgi's resident memory after start and after the hello
 #                   runs.
 #
 # Environment: RUNS (3), DURATION (seconds per wrk run and ceiling run,
-# 10), STREAM_SAMPLES (200). A default run takes about 12 minutes.
+# 10), STREAM_SAMPLES (200), SLOW_DURATION (seconds of the 500-connection
+# run, 30). A default run takes about 12 minutes.
 # Progress goes to stderr, the table to stdout. Every server, file and
 # folder it creates is removed on exit, including on Ctrl-C.
 set -euo pipefail
@@ -40,6 +42,7 @@ set -euo pipefail
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 STREAM_SAMPLES=${STREAM_SAMPLES:-200}
+SLOW_DURATION=${SLOW_DURATION:-30}
 CONNS=(1 8 64)
 HOSTS=(rcgi lighttpd apache)
 HELLOS=(hello hello.sh) # file names in the served folder
@@ -125,14 +128,16 @@ build_all() {
     cc -O2 -o "$bin/stamp" "$repo/scripts/bench/stamp.c"
     cp "$repo/cgi-bin/hello.sh" "$bin/hello.sh"
     # Bulk download: 1 GiB of zeros, framed by the host (chunked) ...
+    # Written in 1 MiB blocks: a writer of 4 KiB blocks (head -c) spends
+    # more time in its own write calls than the host does moving them.
     write_sh "$bin/down.sh" <<EOF
 printf 'Content-Type: application/octet-stream\n\n'
-exec head -c $GIB /dev/zero
+exec dd if=/dev/zero bs=1M count=1024 status=none
 EOF
     # ... or with the script's own Content-Length.
     write_sh "$bin/down-cl.sh" <<EOF
 printf 'Content-Type: application/octet-stream\nContent-Length: $GIB\n\n'
-exec head -c $GIB /dev/zero
+exec dd if=/dev/zero bs=1M count=1024 status=none
 EOF
     # Bulk upload: reads the whole body, discards it, answers its length.
     write_sh "$bin/discard.sh" <<'EOF'
@@ -224,14 +229,15 @@ wait_port() {
 
 # Starts rcgi on a port of its own choosing; sets RCGI_PID and URL[rcgi].
 # Its access log (stdout) and error log (stderr) go to files, as a
-# server's would. TMPDIR keeps its chunked-body spool in $WORK.
+# server's would. TMPDIR keeps its chunked-body spool in $WORK. Arguments
+# after the first (a name for its logs) are passed to rcgi.
 start_rcgi() {
     local line="" i
     RCGI_STARTS=$((RCGI_STARTS + 1))
     # A new log per start, created before it, so no stale start-up line is read.
     local logs="$WORK/rcgi-$RCGI_STARTS-$1"
     : >"$logs.error.log"
-    TMPDIR=$WORK "$RCGI_BIN" --root "$WORK/cgi-bin" --bind 127.0.0.1 --port 0 \
+    TMPDIR=$WORK "$RCGI_BIN" --root "$WORK/cgi-bin" --bind 127.0.0.1 --port 0 "${@:2}" \
         >"$logs.access.log" 2>"$logs.error.log" &
     RCGI_PID=$!
     started "$RCGI_PID"
@@ -461,12 +467,15 @@ measure_streaming() {
     log "   ${LABEL[$host]}: $out"
 }
 
-# 500 connections on sleep1.sh for 10 s against rcgi, and 5 hello
-# requests timed with curl meanwhile (the worst one is kept).
+# 500 connections on sleep1.sh for SLOW_DURATION (30) seconds against
+# rcgi, and 5 hello requests timed with curl meanwhile (the worst one is
+# kept). A long window: wrk counts requests completed within it, so each
+# connection loses the round it has in flight at the end (a tenth of
+# the ideal rate over 10 s, a thirtieth over 30 s).
 measure_slow() {
     local out="$WORK/slow.wrk" pid i t worst=0 code
     alive rcgi
-    wrk -t 2 -c 500 -d 10s --timeout 5s --latency "${URL[rcgi]}sleep1.sh" >"$out" 2>&1 &
+    wrk -t 2 -c 500 -d "${SLOW_DURATION}s" --timeout 5s --latency "${URL[rcgi]}sleep1.sh" >"$out" 2>&1 &
     pid=$!
     started "$pid"
     sleep 2
@@ -489,7 +498,11 @@ measure_slow() {
 # second, 1 GiB over curl's total time) and rcgi's peak RSS (VmHWM).
 measure_bulk() {
     local kind=$1 url out code size secs body="" errors=0 rate=-
-    start_rcgi "bulk-$kind"
+    if [ "$kind" = up-stream ]; then
+        start_rcgi "bulk-$kind" --chunked stream
+    else
+        start_rcgi "bulk-$kind"
+    fi
     case $kind in
     down-chunked | down-length)
         url="${URL[rcgi]}$([ "$kind" = down-length ] && echo down-cl.sh || echo down.sh)"
@@ -501,8 +514,8 @@ measure_bulk() {
             -T "$WORK/upload.bin" "${URL[rcgi]}discard.sh") || true
         body=$(cat "$WORK/bulk.body" 2>/dev/null || true)
         ;;
-    up-chunked)
-        out=$(head -c "$GIB" /dev/zero | curl -sS -o "$WORK/bulk.body" \
+    up-chunked | up-stream)
+        out=$(dd if=/dev/zero bs=1M count=1024 status=none | curl -sS -o "$WORK/bulk.body" \
             -w '%{http_code} %{size_upload} %{time_total}' \
             -X POST -H 'Expect:' -H 'Transfer-Encoding: chunked' \
             -H 'Content-Type: application/octet-stream' -T - "${URL[rcgi]}discard.sh") || true
@@ -568,12 +581,13 @@ build_table() {
         done
     done
     local kind test file note
-    for kind in down-length down-chunked up-length up-chunked; do
+    for kind in down-length down-chunked up-length up-chunked up-stream; do
         case $kind in
         down-length) test="download 1 GiB" file=down-cl.sh note="script sends Content-Length" ;;
         down-chunked) test="download 1 GiB" file=down.sh note="no Content-Length: chunked" ;;
         up-length) test="upload 1 GiB" file=discard.sh note="Content-Length" ;;
         up-chunked) test="upload 1 GiB" file=discard.sh note="chunked (rcgi spools it)" ;;
+        up-stream) test="upload 1 GiB" file=discard.sh note="chunked, --chunked stream" ;;
         esac
         row "$test" rcgi "$file" 1 "$(num %.0f "$(med "bulk|$kind")")" "MB/s" - - - - - \
             "$(peak "hwm|$kind")" "$(total "bulkerr|$kind")" "$note; peak RSS"
@@ -691,7 +705,7 @@ main() {
     truncate -s "$GIB" "$WORK/upload.bin"
     local run kind
     for ((run = 1; run <= RUNS; run++)); do
-        for kind in down-length down-chunked up-length up-chunked; do measure_bulk "$kind"; done
+        for kind in down-length down-chunked up-length up-chunked up-stream; do measure_bulk "$kind"; done
     done
 
     local title

@@ -12,7 +12,7 @@
 //! `X-Forwarded-For`). Repeated headers are joined with `, ` (`; ` for
 //! `Cookie`); control characters in values become spaces.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
@@ -154,18 +154,11 @@ fn clean(value: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Looks a variable up in a built environment (for tests and logs).
-pub fn get<'a>(env: &'a Env, name: &str) -> Option<&'a OsStr> {
-    env.iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_os_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::Version;
+    use std::ffi::OsStr;
     use crate::http::request::BodyFraming;
     use std::path::PathBuf;
 
@@ -207,6 +200,14 @@ mod tests {
             extra: vec![("REDIRECT_STATUS".into(), "200".into())],
             operator: &operator,
         })
+    }
+
+    /// Looks a variable up in a built environment.
+    fn get<'a>(env: &'a Env, name: &str) -> Option<&'a OsStr> {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_os_str())
     }
 
     fn var<'a>(env: &'a Env, name: &str) -> Option<&'a str> {

@@ -117,11 +117,6 @@ impl Conn {
         }
     }
 
-    /// True when the buffer holds as much as it can.
-    pub fn is_full(&self) -> bool {
-        self.end - self.start == self.limit
-    }
-
     /// Where up to `max` more bytes can go after the buffered ones: at
     /// the end, after moving the unused bytes to the front or growing
     /// the buffer if need be.

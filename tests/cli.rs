@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -100,14 +99,7 @@ fn the_listening_line_names_the_real_address_prefix_and_root() {
 #[test]
 fn sigterm_lets_a_running_request_finish_then_exits_0() {
     let root = Root::new();
-    let fifo = root.dir.path().join("gate");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = root.gate("gate");
     root.script(
         "wait.sh",
         "#!/bin/sh\nread x < ./gate\nprintf 'Content-Type: text/plain\\n\\nfinished\\n'\n",
@@ -127,12 +119,7 @@ fn sigterm_lets_a_running_request_finish_then_exits_0() {
             .is_err()
             .then_some(())
     });
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .unwrap()
-        .write_all(b"go\n")
-        .unwrap();
+    common::open_gate(&fifo);
     let r = client.response();
     assert_eq!(r.text(), "finished\n");
     let status = server.stop();

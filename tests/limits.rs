@@ -6,25 +6,11 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Root, is_dead, wait_until};
 
 const HELLO: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhello\\n'\n";
-
-fn mkfifo(path: &std::path::Path) {
-    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
-}
-
-fn open_gate(path: &std::path::Path) {
-    fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .write_all(b"go\n")
-        .unwrap();
-}
 
 #[test]
 fn request_head_bounds() {
@@ -252,8 +238,7 @@ fn a_script_over_its_time_is_stopped_504_or_cut() {
 #[test]
 fn past_max_scripts_requests_wait_briefly_then_get_503() {
     let root = Root::new();
-    let gate = root.dir.path().join("gate");
-    mkfifo(&gate);
+    let gate = root.gate("gate");
     root.script(
         "held.sh",
         "#!/bin/sh\nread x < ./gate\nprintf 'Content-Length: 4\\n\\nheld'\n",
@@ -287,7 +272,7 @@ fn past_max_scripts_requests_wait_briefly_then_get_503() {
     assert_eq!(r.status, 503);
     assert!(waited >= Duration::from_millis(1500), "{waited:?}");
 
-    open_gate(&gate);
+    common::open_gate(&gate);
     assert_eq!(holder.response().text(), "held");
     assert_eq!(server.get("/cgi-bin/hello.sh").status, 200);
 }

@@ -5,8 +5,6 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::process::Command;
 
 use common::{Root, wait_until};
 
@@ -204,14 +202,7 @@ fn invalid_output_is_a_502_with_a_reason_and_a_log_line() {
 #[test]
 fn the_body_streams_as_the_script_writes_it() {
     let root = Root::new();
-    let fifo = root.dir.path().join("gate");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = root.gate("gate");
     root.script(
         "stream.sh",
         &sh("printf 'Content-Type: text/plain\\n\\nfirst\\n'\nread x < ./gate\nprintf 'second\\n'"),
@@ -224,12 +215,7 @@ fn the_body_streams_as_the_script_writes_it() {
     // The script is blocked on the fifo until we open it: the first line
     // must arrive before that.
     assert_eq!(client.read_chunk().unwrap().unwrap(), b"first\n");
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .unwrap()
-        .write_all(b"go\n")
-        .unwrap();
+    common::open_gate(&fifo);
     assert_eq!(client.read_chunk().unwrap().unwrap(), b"second\n");
     assert_eq!(client.read_chunk().unwrap(), None);
 }

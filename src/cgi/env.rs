@@ -158,8 +158,8 @@ fn clean(value: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::http::Version;
-    use std::ffi::OsStr;
     use crate::http::request::BodyFraming;
+    use std::ffi::OsStr;
     use std::path::PathBuf;
 
     fn request(headers: &[(&str, &str)]) -> Request {

@@ -61,6 +61,27 @@ impl Root {
     pub fn start(&self, args: &[&str]) -> Server {
         Server::start(&self.path(), args)
     }
+
+    /// Makes a fifo `name` in the root: a script that reads it (`read x <
+    /// ./name`) waits there until the test calls [`open_gate`].
+    pub fn gate(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let made = Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success(), "mkfifo {}", path.display());
+        path
+    }
+}
+
+/// Lets a script waiting on the fifo `gate` go on.
+pub fn open_gate(gate: &Path) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(gate)
+        .and_then(|mut f| f.write_all(b"go\n"))
+        .expect("open the gate");
 }
 
 impl Server {

@@ -14,8 +14,12 @@ use proptest::test_runner::FileFailurePersistence;
 use rcgi::cgi::headers::{self, ScriptHead};
 use rcgi::cli::Limits;
 use rcgi::http::Version;
-use rcgi::http::chunked::{Decoder, Next};
 use rcgi::http::request::{BodyFraming, find_head_end, parse_head};
+
+mod parsers;
+use parsers::{
+    Decoded, HEAD_STATUSES, TCHAR, check_accepted_block, check_accepted_head, decode, incremental,
+};
 
 // ---------------------------------------------------------------------
 // Shared generators
@@ -35,10 +39,6 @@ fn config(cases: u32) -> ProptestConfig {
         ..ProptestConfig::default()
     }
 }
-
-/// RFC 9110 token characters.
-const TCHAR: &[u8] =
-    b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Characters of a path segment (RFC 3986 pchar, with `%` left raw).
 const PCHAR: &[u8] =
@@ -100,28 +100,6 @@ fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
 
 fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
     vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6)
-}
-
-/// Searches for the end of a block the way the server does while bytes
-/// arrive: at each cut, only the part not scanned before (less two
-/// bytes, as a CRLF may straddle the cut) is searched again.
-fn incremental<T>(
-    input: &[u8],
-    cuts: &[usize],
-    find: impl Fn(&[u8], usize) -> Option<T>,
-) -> Option<T> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-    points.push(input.len());
-    points.sort_unstable();
-    points.dedup();
-    let mut scanned = 0;
-    for p in points {
-        if let Some(found) = find(&input[..p], scanned) {
-            return Some(found);
-        }
-        scanned = p.saturating_sub(2);
-    }
-    None
 }
 
 fn line_end(crlf: bool) -> &'static str {
@@ -290,40 +268,6 @@ prop_compose! {
     }
 }
 
-/// Statuses a request head may be refused with.
-const HEAD_STATUSES: [u16; 6] = [400, 414, 417, 431, 501, 505];
-
-/// What must hold of any head the parser accepts.
-fn check_accepted_head(req: &rcgi::http::request::Request, limits: &Limits) {
-    assert!(
-        req.method.bytes().all(|b| TCHAR.contains(&b)) && !req.method.is_empty(),
-        "method {:?} is not a token",
-        req.method
-    );
-    assert!(req.target.len() <= limits.target_bytes);
-    assert!(
-        req.path.starts_with('/') || req.path == "*",
-        "path {:?}",
-        req.path
-    );
-    assert!(req.headers.len() <= limits.head_fields);
-    for (name, value) in &req.headers {
-        assert!(
-            !name.is_empty() && name.bytes().all(|b| TCHAR.contains(&b)),
-            "field name {name:?} is not a token"
-        );
-        assert!(
-            value
-                .iter()
-                .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f)),
-            "control character in the value of {name}: {value:?}"
-        );
-    }
-    if req.version == Version::Http11 {
-        assert!(req.header("host").is_some(), "HTTP/1.1 without Host");
-    }
-}
-
 proptest! {
     #![proptest_config(config(256))]
 
@@ -464,72 +408,6 @@ fn head_end_model(buf: &[u8]) -> Option<usize> {
 
 // ---------------------------------------------------------------------
 // Chunked request bodies
-
-/// How decoding a whole input ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Decoded {
-    /// The body is complete after `used` bytes of input.
-    Done { body: Vec<u8>, used: usize },
-    /// The framing was refused, after this much body.
-    Refused { reason: &'static str, body: Vec<u8> },
-    /// The input ended before the body did.
-    Short { body: Vec<u8> },
-}
-
-/// Drives a decoder over `input` the way the server does: bytes arrive
-/// in pieces of the sizes in `arrivals` (taken in turn), and each time
-/// the decoder offers data the caller takes at most the next of `takes`
-/// (as a pipe to a script may accept only part). Checks on the way that
-/// the decoder never offers more than it was given.
-fn decode(input: &[u8], arrivals: &[usize], takes: &[usize]) -> Decoded {
-    let mut decoder = Decoder::default();
-    let mut arrivals = arrivals.iter().cycle();
-    let mut takes = takes.iter().cycle();
-    let mut body = Vec::new();
-    let (mut pos, mut avail) = (0, 0);
-    loop {
-        let window = &input[pos..avail];
-        let (used, next) = match decoder.advance(window) {
-            Ok(step) => step,
-            Err(e) => {
-                assert_eq!(e.status, 400);
-                return Decoded::Refused {
-                    reason: e.reason,
-                    body,
-                };
-            }
-        };
-        assert!(used <= window.len(), "used {used} of {}", window.len());
-        pos += used;
-        match next {
-            Next::Data(n) => {
-                assert!(
-                    n >= 1 && n <= avail - pos,
-                    "offers {n}, has {}",
-                    avail - pos
-                );
-                let take = takes.next().map_or(n, |&t| t.clamp(1, n));
-                body.extend_from_slice(&input[pos..pos + take]);
-                decoder.took(take);
-                pos += take;
-            }
-            Next::More => {
-                assert_eq!(pos, avail, "More with input left");
-                assert!(!decoder.is_done());
-                if avail == input.len() {
-                    return Decoded::Short { body };
-                }
-                let step = arrivals.next().map_or(input.len(), |&a| a.max(1));
-                avail = (avail + step).min(input.len());
-            }
-            Next::Done => {
-                assert!(decoder.is_done());
-                assert!(body.len() <= pos);
-                return Decoded::Done { body, used: pos };
-            }
-        }
-    }
-}
 
 /// A chunked encoding of a body, with its framing chosen at random.
 #[derive(Debug, Clone)]
@@ -795,47 +673,6 @@ prop_compose! {
             }
         }
         GenBlock { bytes, expected }
-    }
-}
-
-fn is_field_text(b: u8) -> bool {
-    b == b'\t' || (b >= 0x20 && b != 0x7f)
-}
-
-/// What must hold of any block the parser accepts: nothing in it could
-/// break the response head rcgi writes from it.
-fn check_accepted_block(head: &ScriptHead) {
-    for (name, value) in &head.fields {
-        assert!(
-            !name.is_empty() && name.bytes().all(|b| TCHAR.contains(&b)),
-            "field name {name:?} is not a token"
-        );
-        assert!(
-            value.iter().all(|&b| is_field_text(b)),
-            "control character in the value of {name}: {value:?}"
-        );
-        assert_eq!(value.trim_ascii(), &value[..], "untrimmed value of {name}");
-        let lower = name.to_ascii_lowercase();
-        assert!(
-            !matches!(
-                lower.as_str(),
-                "status"
-                    | "content-length"
-                    | "connection"
-                    | "keep-alive"
-                    | "transfer-encoding"
-                    | "te"
-                    | "upgrade"
-            ),
-            "{name} passed on"
-        );
-    }
-    if let Some((code, reason)) = &head.status {
-        assert!((200..=599).contains(code), "status {code}");
-        assert!(reason.bytes().all(is_field_text), "reason {reason:?}");
-    }
-    if let Some(location) = &head.location {
-        assert!(location.iter().all(|&b| is_field_text(b)));
     }
 }
 

@@ -47,7 +47,8 @@ pub fn enlarge_pipe(fd: impl AsFd) {
     let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(BULK_PIPE as i32));
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+/// A non-blocking pipe for splicing, as large as the system allows.
+pub fn bulk_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
     enlarge_pipe(&write);
     Ok((read, write))
@@ -55,8 +56,8 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 impl Relay {
     pub fn new() -> io::Result<Relay> {
-        let (read, write) = pipe()?;
-        let (stage_read, stage_write) = pipe()?;
+        let (read, write) = bulk_pipe()?;
+        let (stage_read, stage_write) = bulk_pipe()?;
         let capacity = fcntl(&write, FcntlArg::F_GETPIPE_SZ)?;
         Ok(Relay {
             read,

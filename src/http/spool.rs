@@ -10,10 +10,8 @@ use std::time::Duration;
 use super::HttpError;
 use super::chunked::{Decoder, FRAMING_READ, Next};
 use super::conn::Conn;
-use super::relay::{BULK_PIPE, enlarge_pipe};
+use super::relay::{BULK_PIPE, bulk_pipe};
 use super::request::is_timeout;
-use nix::fcntl::OFlag;
-use std::os::fd::OwnedFd;
 
 /// Most unread body bytes read and dropped to keep a connection open.
 pub const DRAIN_MAX: u64 = 256 * 1024;
@@ -92,13 +90,6 @@ fn read_error(e: std::io::Error) -> HttpError {
     } else {
         HttpError::new(400, "connection failed mid-body")
     }
-}
-
-/// A pipe for splicing, as large as the system allows.
-fn bulk_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    enlarge_pipe(&write);
-    Ok((read, write))
 }
 
 /// Reads and drops `left` unread body bytes if there are few enough (and

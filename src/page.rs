@@ -49,35 +49,25 @@ impl<'a, 'c> Page<'a, 'c> {
     pub fn error(&mut self, e: HttpError) -> Served {
         let allow = [("Allow".to_string(), b"GET, HEAD".to_vec())];
         let fields: &[_] = if e.status == 405 { &allow } else { &[] };
-        let body = format!(
-            "{} {}: {}\n",
-            e.status,
-            response::reason(e.status),
-            e.reason
-        );
-        self.send(e.status, &body, fields)
+        self.send(e.status, &response::error_line(e.status, e.reason), fields)
     }
 
     /// 503 with `Retry-After`.
     pub fn busy(&mut self, why: &'static str) -> Served {
         let retry = [("Retry-After".to_string(), b"1".to_vec())];
-        let body = format!("503 Service Unavailable: {why}\n");
-        self.send(503, &body, &retry)
+        self.send(503, &response::error_line(503, why), &retry)
     }
 
     /// 301 to `location`.
     pub fn moved(&mut self, location: &str) -> Served {
         let fields = [("Location".to_string(), location.as_bytes().to_vec())];
-        let body = format!("301 Moved Permanently: {location}\n");
-        self.send(301, &body, &fields)
+        self.send(301, &response::error_line(301, location), &fields)
     }
 
     /// A script's failure: the short page, or with `report` (`--debug`)
     /// the whole story.
     pub fn failure(&mut self, f: &Failure, report: Option<String>) -> Served {
-        let body = report.unwrap_or_else(|| {
-            format!("{} {}: {}\n", f.status, response::reason(f.status), f.short)
-        });
+        let body = report.unwrap_or_else(|| response::error_line(f.status, f.short));
         self.send(f.status, &body, &[])
     }
 

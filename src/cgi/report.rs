@@ -7,10 +7,11 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::Failure;
-use crate::http::response::reason;
+use crate::http::response::error_line;
 
 pub fn render(f: &Failure, script_name: &[u8], file: &Path) -> String {
-    let mut page = format!("{} {}: {}\n\n", f.status, reason(f.status), f.short);
+    let mut page = error_line(f.status, f.short);
+    page.push('\n');
     let _ = writeln!(page, "script:  {}", visible(script_name));
     let _ = writeln!(page, "file:    {}", file.display());
     let _ = writeln!(page, "cause:   {}", f.detail);

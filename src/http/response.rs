@@ -80,8 +80,20 @@ pub fn error_page(
     connection: Connection,
     extra: &[(String, Vec<u8>)],
 ) -> u64 {
-    let body = format!("{status} {}: {detail}\n", reason(status));
-    text_page(out, status, &body, head_only, connection, extra)
+    text_page(
+        out,
+        status,
+        &error_line(status, detail),
+        head_only,
+        connection,
+        extra,
+    )
+}
+
+/// The first (and, but for `--debug`, only) line of rcgi's own pages:
+/// `404 Not Found: no script at this path`.
+pub fn error_line(status: u16, detail: &str) -> String {
+    format!("{status} {}: {detail}\n", reason(status))
 }
 
 /// A `text/plain` response with `body`, no body for HEAD, and any

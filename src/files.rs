@@ -67,7 +67,10 @@ fn find(static_root: &Path, script_root: &Path, page: &Page) -> Result<Target, H
             }
         }
     };
-    if route::inside(script_root, &path) {
+    // Only when one folder holds the other can a file be a script (a
+    // walk never leaves the files' folder, even through a symlink).
+    let overlap = script_root.starts_with(static_root) || static_root.starts_with(script_root);
+    if overlap && route::inside(script_root, &path) {
         return Err(not_found);
     }
     Ok(Target::File(path, meta))

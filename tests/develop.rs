@@ -161,6 +161,15 @@ fn static_files_sit_beside_the_scripts() {
     );
     let r = other.get("/cgi-bin/form.sh");
     assert_eq!(r.status, 404, "{}", r.text());
+    // Nor when the files' folder lies within the script root.
+    fs::create_dir_all(s.join("cgi-bin/public")).unwrap();
+    fs::write(s.join("cgi-bin/public/notes.txt"), "script root").unwrap();
+    let inner = Server::start(
+        &s.join("cgi-bin"),
+        &["--static", s.join("cgi-bin/public").to_str().unwrap()],
+    );
+    let r = inner.get("/notes.txt");
+    assert_eq!(r.status, 404, "{}", r.text());
 }
 
 #[test]

@@ -278,12 +278,12 @@ fn decode_segment(raw: &str) -> Result<Vec<u8>, HttpError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or(HttpError::new(400, "invalid percent-escape in path"))?;
-            out.push(hex);
+            let byte = match bytes.get(i + 1..i + 3) {
+                Some(&[high, low]) => hex_value(high).zip(hex_value(low)),
+                _ => None,
+            };
+            let (high, low) = byte.ok_or(HttpError::new(400, "invalid percent-escape in path"))?;
+            out.push(high << 4 | low);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -300,6 +300,11 @@ fn decode_segment(raw: &str) -> Result<Vec<u8>, HttpError> {
         return Err(HttpError::new(400, "dot segment in path"));
     }
     Ok(out)
+}
+
+/// The value of one hex digit (no sign, no prefix: exactly `0-9a-fA-F`).
+fn hex_value(digit: u8) -> Option<u8> {
+    (digit as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -455,6 +460,9 @@ mod tests {
             ("/cgi-bin/app/run.pl%00", 400),
             ("/cgi-bin/app/run.pl/%zz", 400),
             ("/cgi-bin/app/run.pl%", 400),
+            ("/cgi-bin/app/run.pl/%+f", 400),
+            ("/cgi-bin/app/run.pl/%-1", 400),
+            ("/cgi-bin/app/%+frun.pl", 400),
         ];
         for (path, want) in cases {
             assert_eq!(status(&root, path), want, "{path}");

@@ -117,7 +117,12 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     let day: u32 = parts.next()?.parse().ok()?;
     let month_name = parts.next()?;
     let month = MONTHS.iter().position(|m| *m == month_name)? as u32 + 1;
-    let year: i64 = parts.next()?.parse().ok()?;
+    // IMF-fixdate's year is four digits, which also keeps the sums below
+    // far from overflow.
+    let year = parts
+        .next()
+        .filter(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()))?;
+    let year: i64 = year.parse().ok()?;
     let time = parts.next()?;
     if parts.next()? != "GMT" || parts.next().is_some() || !(1..=31).contains(&day) {
         return None;
@@ -128,7 +133,8 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
         return None;
     }
     let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+    days.checked_mul(86_400)?
+        .checked_add(h * 3600 + m * 60 + sec)
 }
 
 /// The HTTP-date of a moment, e.g. for `Last-Modified`.
@@ -169,6 +175,16 @@ mod tests {
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
         assert_eq!(parse_http_date("Sun, 36 Nov 1994 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+        for year in [
+            "99999999999999",
+            "9223372036854775807",
+            "-922337203685477580",
+            "-5",
+            "+994",
+        ] {
+            let date = format!("Sun, 06 Nov {year} 08:49:37 GMT");
+            assert_eq!(parse_http_date(&date), None, "{date}");
+        }
     }
 
     #[test]

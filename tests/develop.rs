@@ -119,6 +119,12 @@ fn static_files_sit_beside_the_scripts() {
         format!("GET /style.css HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {modified}\r\nConnection: close\r\n\r\n").as_bytes(),
     );
     assert_eq!(r.status, 304);
+    // A date no sender writes (a year of 14 digits) makes the request
+    // unconditional; it must not overflow the date arithmetic.
+    let r = server.exchange(
+        b"GET /style.css HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: Sun, 06 Nov 99999999999999 08:49:37 GMT\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
     let r = server.exchange(
         b"GET /data.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=100-199\r\nConnection: close\r\n\r\n",
     );

@@ -5,11 +5,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 use rcgi::cli::{Args, Config};
 
 fn main() -> ExitCode {
     rcgi::cgi::process::seal_inherited_fds();
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => return command_line_error(&e),
+    };
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(e) => {
@@ -24,4 +28,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--help` and `--version` print as clap writes them; any other error
+/// is one line (clap's message, without "error: " and its usage hint),
+/// exit code 2.
+fn command_line_error(e: &clap::Error) -> ExitCode {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let message = text.split("\n\n").next().unwrap_or_default();
+    let message: Vec<&str> = message.lines().map(str::trim).collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("rcgi: {message} (rcgi --help lists the options)");
+    ExitCode::from(2)
 }

@@ -18,6 +18,28 @@ fn rcgi(args: &[&str]) -> std::process::Output {
         .expect("run rcgi")
 }
 
+/// Runs rcgi with arguments it should refuse: its output once it exits,
+/// or, if it starts serving instead, after it was stopped (SIGKILL: exit
+/// status without a code).
+fn rcgi_refusing(args: &[&str]) -> std::process::Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_rcgi"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rcgi");
+    let pid = child.id() as i32;
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("rcgi's output"));
+    let started = Instant::now();
+    while !waiter.is_finished() && started.elapsed() < common::WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !waiter.is_finished() {
+        common::signal(pid, Signal::SIGKILL);
+    }
+    waiter.join().unwrap()
+}
+
 #[test]
 fn help_names_every_option_and_version_prints_it() {
     let out = rcgi(&["--help"]);
@@ -160,4 +182,29 @@ fn sigint_past_the_grace_period_stops_the_scripts() {
         r.map_or(true, |r| r.status == 504 || r.status == 502),
         "the request ended"
     );
+}
+
+#[test]
+fn every_size_and_time_has_an_upper_bound_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    for (flag, value) in [
+        ("--idle-timeout", "18446744073709551615s"),
+        ("--header-timeout", "18446744073709551615ms"),
+        ("--timeout", "9999999999m"),
+        ("--timeout", "25h"),
+        ("--max-head", "2G"),
+        ("--max-target", "2G"),
+        ("--max-script-head", "2G"),
+        ("--max-body", "99999999G"),
+        ("--max-fields", "65535"),
+        ("--max-scripts", "4000000000"),
+        ("--max-connections", "4000000000"),
+    ] {
+        let out = rcgi_refusing(&["--root", root, "--port", "0", flag, value]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert_eq!(err.lines().count(), 1, "{flag} {value}: {err}");
+        assert!(err.starts_with("rcgi: ") && err.contains(flag), "{err}");
+    }
 }

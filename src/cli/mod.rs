@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 mod values;
-use values::{parse_duration, parse_env_pair, parse_handler, parse_index_name, parse_size};
+use values::{
+    body_size, head_size, parse_duration, parse_env_pair, parse_handler, parse_index_name,
+};
 
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
 ///
@@ -83,23 +85,23 @@ pub struct Args {
     pub debug: bool,
 
     /// Largest request head (request line and header fields); over it: 431.
-    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size, help_heading = "Limits")]
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = head_size, help_heading = "Limits")]
     pub max_head: u64,
 
     /// Most request header fields; over it: 431.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10_000), help_heading = "Limits")]
     pub max_fields: u16,
 
     /// Longest request-target (path and query); over it: 414.
-    #[arg(long, value_name = "SIZE", default_value = "8K", value_parser = parse_size, help_heading = "Limits")]
+    #[arg(long, value_name = "SIZE", default_value = "8K", value_parser = head_size, help_heading = "Limits")]
     pub max_target: u64,
 
     /// Largest request body, after removing chunked coding; over it: 413.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size, help_heading = "Limits")]
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = body_size, help_heading = "Limits")]
     pub max_body: u64,
 
     /// Largest header block a script may write; over it: 502.
-    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size, help_heading = "Limits")]
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = head_size, help_heading = "Limits")]
     pub max_script_head: u64,
 
     /// Time for a whole request head, from its first byte; over it: 408.
@@ -118,11 +120,11 @@ pub struct Args {
 
     /// Scripts running at once; past it a request waits up to 2s (with
     /// at most as many others), then gets 503.
-    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536), help_heading = "Limits")]
     pub max_scripts: u32,
 
     /// Connections served at once; past it new ones get 503 and are closed.
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Limits")]
     pub max_connections: u32,
 }
 

@@ -4,7 +4,34 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-/// `65536`, `64K`, `10M`, `1G` (powers of 1024).
+/// The largest time any option takes: nothing rcgi waits for should
+/// take longer, and every deadline stays far from overflow.
+pub const MAX_TIME: Duration = Duration::from_secs(24 * 3600);
+/// The largest head bound (request head, request-target, a script's
+/// header block): a connection may buffer that much.
+pub const MAX_HEAD_SIZE: u64 = 1 << 20;
+/// The largest request body bound.
+pub const MAX_BODY_SIZE: u64 = 1 << 40;
+
+/// A head bound: a size of at most [`MAX_HEAD_SIZE`].
+pub fn head_size(s: &str) -> Result<u64, String> {
+    size_up_to(s, MAX_HEAD_SIZE, "1M")
+}
+
+/// A body bound: a size of at most [`MAX_BODY_SIZE`].
+pub fn body_size(s: &str) -> Result<u64, String> {
+    size_up_to(s, MAX_BODY_SIZE, "1T")
+}
+
+fn size_up_to(s: &str, max: u64, shown: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n > max {
+        return Err(format!("{s:?}: at most {shown}"));
+    }
+    Ok(n)
+}
+
+/// `65536`, `64K`, `10M`, `1G`, `1T` (powers of 1024).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
@@ -15,36 +42,45 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "K" | "KB" | "KIB" => 10,
         "M" | "MB" | "MIB" => 20,
         "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
         _ => {
             return Err(format!(
-                "{s:?}: a size is a number with an optional K, M or G"
+                "{s:?}: a size is a number with an optional K, M, G or T"
             ));
         }
     };
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("{s:?}: a size is a number with an optional K, M or G"))?;
+        .map_err(|_| format!("{s:?}: a size is a number with an optional K, M, G or T"))?;
     n.checked_mul(1 << shift)
         .filter(|&n| n > 0)
         .ok_or_else(|| format!("{s:?}: out of range"))
 }
 
-/// `10s`, `500ms`, `2m`, or a number of seconds.
+/// `10s`, `500ms`, `2m`, `1h`, or a number of seconds; more than zero
+/// and at most [`MAX_TIME`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?}: a time is a number with ms, s or m (seconds if none)");
+    let bad = || format!("{s:?}: a time is a number with ms, s, m or h (seconds if none)");
     let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
     let n: u64 = digits.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         _ => return Err(bad()),
     };
+    let too_long = || format!("{s:?}: at most 24h");
+    let millis = n.checked_mul(millis_per_unit).ok_or_else(too_long)?;
+    let d = Duration::from_millis(millis);
     if d.is_zero() {
         return Err(format!("{s:?}: must be more than zero"));
+    }
+    if d > MAX_TIME {
+        return Err(too_long());
     }
     Ok(d)
 }
@@ -97,7 +133,11 @@ mod tests {
         assert_eq!(parse_size("1g"), Ok(1 << 30));
         assert_eq!(parse_size("10MiB"), Ok(10 << 20));
         assert!(parse_size("0").is_err());
-        assert!(parse_size("1T").is_err());
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        assert!(parse_size("1P").is_err());
+        assert!(head_size("2M").is_err());
+        assert_eq!(head_size("1M"), Ok(1 << 20));
+        assert!(body_size("2T").is_err());
         assert!(parse_size("K").is_err());
         assert!(parse_size("99999999999G").is_err());
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
@@ -105,7 +145,10 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("1h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("18446744073709551615s").is_err());
+        assert!(parse_duration("1d").is_err());
         assert!(parse_duration("s").is_err());
     }
 

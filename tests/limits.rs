@@ -82,6 +82,47 @@ fn body_bounds_refuse_before_running_and_remove_the_spool() {
 }
 
 #[test]
+fn a_huge_chunk_size_cannot_slip_past_the_body_bound() {
+    let root = Root::new();
+    root.script(
+        "mark.sh",
+        "#!/bin/sh\ntouch ran\ncat >/dev/null\nprintf 'Content-Length: 2\\n\\nok'\n",
+    );
+    for mode in ["spool", "stream"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = common::Server::start_with_env(
+            &root.path(),
+            &["--max-body", "1K", "--chunked", mode],
+            &[("TMPDIR", tmp.path().to_str().unwrap())],
+        );
+        let mut client = server.connect();
+        // One byte, then a chunk of 2^64 - 1 bytes: the sum of the sizes
+        // must not wrap around below the bound. The first bytes of that
+        // chunk come with its size line, the rest once rcgi has read
+        // them, so the chunk's data is both in rcgi's buffer and on the
+        // socket.
+        client.send(b"POST /cgi-bin/mark.sh HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n");
+        client.send(&[b'x'; 100]);
+        client.wait_until_received();
+        let block = vec![b'x'; 64 * 1024];
+        for _ in 0..64 {
+            // rcgi may close the connection before all is sent.
+            if client.writer.write_all(&block).is_err() {
+                break;
+            }
+        }
+        let r = client.response();
+        assert_eq!(r.status, 413, "{mode}: {}", r.text());
+        assert!(
+            !root.dir.path().join("ran").exists(),
+            "{mode}: the script must not run"
+        );
+        let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{mode}: spool left behind: {left:?}");
+    }
+}
+
+#[test]
 fn a_body_within_the_bound_passes() {
     let root = Root::new();
     root.script(

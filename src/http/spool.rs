@@ -36,7 +36,7 @@ pub fn spool(conn: &mut Conn, max: u64, idle: Duration) -> Result<(File, u64), H
         conn.consume(used);
         match next {
             Next::Data(n) => {
-                total += n as u64;
+                total = total.saturating_add(n as u64);
                 if total > max {
                     return Err(HttpError::new(413, "request body too large"));
                 }
@@ -46,7 +46,7 @@ pub fn spool(conn: &mut Conn, max: u64, idle: Duration) -> Result<(File, u64), H
             }
             Next::More if decoder.data_left() > 0 && conn.buffered().is_empty() => {
                 let left = decoder.data_left();
-                if total + left > max {
+                if total.checked_add(left).is_none_or(|sum| sum > max) {
                     return Err(HttpError::new(413, "request body too large"));
                 }
                 writer.flush().map_err(disk)?;

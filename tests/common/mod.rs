@@ -471,12 +471,46 @@ impl Client {
         Ok(Some(data))
     }
 
+    /// Waits until rcgi has read everything this client has sent: the
+    /// receive queue of rcgi's end of the connection (in /proc/net/tcp)
+    /// is empty. Lets a test choose how a request is cut into reads.
+    pub fn wait_until_received(&self) {
+        let server = self.writer.peer_addr().unwrap();
+        let client = self.writer.local_addr().unwrap();
+        wait_until("rcgi to read what was sent", || {
+            (receive_queue(server, client)? == 0).then_some(())
+        });
+    }
+
     /// True if the server has closed the connection (reads end-of-file
     /// within the wait).
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
         matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
     }
+}
+
+/// The bytes waiting to be read on the IPv4 socket at `local` connected
+/// to `remote`, from /proc/net/tcp (its `rx_queue` column).
+fn receive_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => panic!("IPv4 only"),
+    };
+    let (local, remote) = (hex(local), hex(remote));
+    let table = fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&local.as_str()) || f.get(2) != Some(&remote.as_str()) {
+            return None;
+        }
+        let rx = f.get(4)?.split(':').nth(1)?;
+        u64::from_str_radix(rx, 16).ok()
+    })
 }
 
 /// Deterministic pseudo-random bytes (xorshift), for bodies to compare.

@@ -1,25 +1,33 @@
-//! rcgi: a fork-per-request CGI/1.1 host (RFC 3875) over HTTP/1.1.
+//! rcgi: a fork-per-request CGI/1.1 host (RFC 3875).
 //!
-//! The path of a request: [`server`] accepts a connection and hands it to
-//! [`connection`], which reads each request with [`http::request`] and
-//! gives it to [`serve`]; that maps the path to a script with [`route`]
-//! and runs it with [`cgi::run`], whose exchange streams the response
-//! out through [`http::framing`] and [`http::response`]. [`log`] writes
-//! the access and error logs.
+//! The path of a request runs one way, down this list: [`server`] binds
+//! the listener and accepts each connection; a protocol front end
+//! ([`front::http`]) turns the connection into requests and hands each
+//! to [`dispatch`] with the client's side of it ([`client::Client`]: the
+//! body and the response sink); dispatch serves a static file
+//! ([`static_files`]), or routes the path to a script ([`route`],
+//! [`walk`]) and runs it with the CGI engine ([`cgi`]), or answers with
+//! one of rcgi's own pages ([`reply`]). Below them: the leaves
+//! ([`status`], [`fields`], [`gate`], [`drain`], [`io`], [`log`],
+//! [`date`]).
 
 pub mod cgi;
 pub mod cli;
-pub mod clock;
-pub mod connection;
-pub mod files;
+pub mod client;
+pub mod date;
+pub mod dispatch;
+pub mod drain;
+pub mod fields;
+pub mod front;
 pub mod gate;
-pub mod http;
+pub mod io;
 pub mod log;
-pub mod page;
+pub mod reply;
 pub mod route;
-pub mod serve;
 pub mod server;
-pub mod shutdown;
+pub mod static_files;
+pub mod status;
+pub mod walk;
 
 /// `SERVER_SOFTWARE` and the `Server` header.
 pub const SOFTWARE: &str = concat!("rcgi/", env!("CARGO_PKG_VERSION"));

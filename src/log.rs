@@ -41,7 +41,7 @@ pub fn access(a: &Access) {
         line,
         "{} - - [{}] \"{}\" {} ",
         a.client,
-        crate::clock::log_now(),
+        crate::date::log_now(),
         a.request_line,
         a.status
     );

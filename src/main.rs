@@ -6,15 +6,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use rcgi::cli::{Args, Config};
+use rcgi::cli::{self, Args};
 
 fn main() -> ExitCode {
-    rcgi::cgi::process::seal_inherited_fds();
+    rcgi::cgi::spawn::seal_inherited_fds();
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => return command_line_error(&e),
     };
-    let config = match Config::from_args(args) {
+    let config = match cli::config(args) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("rcgi: {e:#}");

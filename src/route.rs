@@ -1,38 +1,41 @@
-//! URL path to file. A path's segments are percent-decoded once and
-//! walked from a root folder; the walk refuses anything that could leave
-//! the root or reveal what should stay hidden:
-//!
-//! - a NUL byte, an encoded `/` (`%2F`), or a `.` or `..` segment: 400;
-//! - a walked segment that starts with `.`: 404;
-//! - a file reached through a symlink whose real path is outside the
-//!   root, or that is not a regular file: 403.
-//!
-//! Empty segments (`//`) are skipped in the walked part. For scripts
-//! ([`resolve`]), the first segment that names a file is the script and
-//! the rest is `PATH_INFO`; a script must be executable unless a handler
-//! runs its extension; a folder URL ending in `/` runs the first index
-//! script it holds, and one without the `/` is redirected to it. Plain
-//! files ([`walk`]) use the same walk.
+//! A URL path to a script (RFC 3875 section 8.1's questions answered):
+//! below the mount's prefix, the path is walked from the script root
+//! ([`crate::walk`], with its refusals); the first segment that names a
+//! file is the script and the rest is `PATH_INFO`. A script must be
+//! executable unless a handler runs its extension; a folder URL ending
+//! in `/` runs the first index script it holds, and one without the `/`
+//! is redirected to it.
 
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::fs::{self, Metadata};
-use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::Handler;
-use crate::http::HttpError;
+use crate::status::Refusal;
+use crate::walk::{self, Walked, decode_path, encode_segment, inside, stat};
 
 /// Where scripts live and how they run.
-pub struct Mount<'a> {
+#[derive(Debug, Clone)]
+pub struct Mount {
     /// The script root, canonical.
-    pub root: &'a Path,
+    pub root: PathBuf,
     /// The URL prefix: "" or starting with `/`, without a trailing `/`.
-    pub prefix: &'a str,
-    pub handlers: &'a [Handler],
+    pub prefix: String,
+    pub handlers: Vec<Handler>,
     /// File names tried, in order, for a folder URL.
-    pub index: &'a [String],
+    pub index: Vec<String>,
+}
+
+/// A program that runs the files with one extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handler {
+    /// `.php`
+    pub extension: String,
+    /// The program, found in PATH at start.
+    pub program: PathBuf,
+    /// Arguments before the file's path.
+    pub args: Vec<OsString>,
 }
 
 /// A script found for a request path.
@@ -60,30 +63,16 @@ pub enum Found {
     AddSlash,
 }
 
-/// Where a walk ended.
-#[derive(Debug)]
-pub enum Walked {
-    /// At a regular file, after `used` segments (the rest follow it).
-    File {
-        path: PathBuf,
-        meta: Metadata,
-        url: Vec<u8>,
-        used: usize,
-    },
-    /// At a folder, after every segment.
-    Folder { path: PathBuf, url: Vec<u8> },
-}
-
-const NOT_FOUND: HttpError = HttpError::new(404, "no script at this path");
+const NOT_FOUND: Refusal = Refusal::new(404, "no script at this path");
 
 /// Maps a raw (percent-encoded) request path to a script.
-pub fn resolve(mount: &Mount, path: &str) -> Result<Found, HttpError> {
-    if !under_prefix(mount.prefix, path) {
+pub fn resolve(mount: &Mount, path: &str) -> Result<Found, Refusal> {
+    if !under_prefix(&mount.prefix, path) {
         return Err(NOT_FOUND);
     }
     let rest = &path[mount.prefix.len()..];
     let segments = decode_path(rest)?;
-    match walk(mount.root, mount.prefix, &segments)? {
+    match walk::walk(&mount.root, &mount.prefix, &segments)? {
         Walked::File {
             path,
             meta,
@@ -108,61 +97,6 @@ pub fn under_prefix(prefix: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// The decoded segments of a path that starts with `/` (or is empty).
-pub fn decode_path(path: &str) -> Result<Vec<Vec<u8>>, HttpError> {
-    path.split('/').skip(1).map(decode_segment).collect()
-}
-
-/// Walks `segments` from `root` to the first regular file, or to the
-/// folder they name. `url` starts the decoded URL path of what is found.
-pub fn walk(root: &Path, url: &str, segments: &[Vec<u8>]) -> Result<Walked, HttpError> {
-    let mut path = root.to_path_buf();
-    let mut url = url.as_bytes().to_vec();
-    let mut via_symlink = false;
-    for (i, segment) in segments.iter().enumerate() {
-        if segment.is_empty() {
-            continue;
-        }
-        if segment[0] == b'.' {
-            return Err(HttpError::new(404, "hidden path segment"));
-        }
-        path.push(OsStr::from_bytes(segment));
-        url.push(b'/');
-        url.extend_from_slice(segment);
-        let (meta, linked) = stat(&path)?;
-        via_symlink |= linked;
-        if meta.is_dir() {
-            continue;
-        }
-        if !meta.is_file() {
-            return Err(HttpError::new(403, "not a regular file"));
-        }
-        if via_symlink && !inside(root, &path) {
-            return Err(HttpError::new(403, "path resolves outside the root"));
-        }
-        return Ok(Walked::File {
-            path,
-            meta,
-            url,
-            used: i + 1,
-        });
-    }
-    if via_symlink && !inside(root, &path) {
-        return Err(HttpError::new(403, "path resolves outside the root"));
-    }
-    Ok(Walked::Folder { path, url })
-}
-
-/// The metadata of `path` (following a symlink), and whether it was one.
-fn stat(path: &Path) -> Result<(Metadata, bool), HttpError> {
-    let meta = fs::symlink_metadata(path).map_err(stat_error)?;
-    if meta.file_type().is_symlink() {
-        Ok((fs::metadata(path).map_err(stat_error)?, true))
-    } else {
-        Ok((meta, false))
-    }
-}
-
 /// A file found under the script root, checked as a script.
 fn script(
     mount: &Mount,
@@ -170,14 +104,14 @@ fn script(
     meta: &Metadata,
     script_name: Vec<u8>,
     path_info: Vec<u8>,
-) -> Result<Route, HttpError> {
+) -> Result<Route, Refusal> {
     let name = file.file_name().map_or(&b""[..], |n| n.as_bytes());
     let handler = mount
         .handlers
         .iter()
         .position(|h| name.ends_with(h.extension.as_bytes()) && name.len() > h.extension.len());
     if handler.is_none() && meta.permissions().mode() & 0o111 == 0 {
-        return Err(HttpError::new(403, "script is not executable"));
+        return Err(Refusal::new(403, "script is not executable"));
     }
     Ok(Route {
         nph: name.starts_with(b"nph-"),
@@ -189,13 +123,13 @@ fn script(
 }
 
 /// The first index script in `folder`, or 403.
-fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, HttpError> {
-    for name in mount.index {
+fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, Refusal> {
+    for name in &mount.index {
         let file = folder.join(name);
         let Ok((meta, linked)) = stat(&file) else {
             continue;
         };
-        if !meta.is_file() || (linked && !inside(mount.root, &file)) {
+        if !meta.is_file() || (linked && !inside(&mount.root, &file)) {
             continue;
         }
         let mut script_name = url.clone();
@@ -203,7 +137,7 @@ fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, HttpError>
         script_name.extend_from_slice(name.as_bytes());
         return script(mount, file, &meta, script_name, Vec::new());
     }
-    Err(HttpError::new(403, "folder without an index script"))
+    Err(Refusal::new(403, "folder without an index script"))
 }
 
 /// The URL paths (percent-encoded) of the scripts under the mount, for
@@ -211,7 +145,7 @@ fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, HttpError>
 /// executable, outside hidden folders, at most `max` of them.
 pub fn list_scripts(mount: &Mount, max: usize) -> Vec<String> {
     let mut found = Vec::new();
-    let mut folders = vec![(mount.root.to_path_buf(), mount.prefix.to_string())];
+    let mut folders = vec![(mount.root.clone(), mount.prefix.clone())];
     let mut visited = 0;
     while let Some((folder, url)) = folders.pop() {
         let Ok(entries) = fs::read_dir(&folder) else {
@@ -225,11 +159,11 @@ pub fn list_scripts(mount: &Mount, max: usize) -> Vec<String> {
             if name.as_bytes().starts_with(b".") || found.len() >= max || visited > 100 * max {
                 continue;
             }
-            let url = format!("{url}/{}", url_encode(name.as_bytes()));
+            let url = format!("{url}/{}", encode_segment(name.as_bytes()));
             let Ok((meta, linked)) = stat(&entry.path()) else {
                 continue;
             };
-            if linked && !inside(mount.root, &entry.path()) {
+            if linked && !inside(&mount.root, &entry.path()) {
                 continue;
             }
             if meta.is_dir() {
@@ -243,68 +177,6 @@ pub fn list_scripts(mount: &Mount, max: usize) -> Vec<String> {
     }
     found.sort();
     found
-}
-
-/// Percent-encodes what is not plain in a URL path segment.
-fn url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn stat_error(e: std::io::Error) -> HttpError {
-    match e.kind() {
-        ErrorKind::PermissionDenied => HttpError::new(403, "permission denied"),
-        _ => NOT_FOUND,
-    }
-}
-
-/// True when the real path of `file` lies under `root`.
-pub fn inside(root: &Path, file: &Path) -> bool {
-    file.canonicalize().is_ok_and(|real| real.starts_with(root))
-}
-
-/// Decodes `%XX` escapes in one path segment, refusing what must never
-/// reach the file system: NUL, `/`, and the `.` and `..` segments.
-fn decode_segment(raw: &str) -> Result<Vec<u8>, HttpError> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let byte = match bytes.get(i + 1..i + 3) {
-                Some(&[high, low]) => hex_value(high).zip(hex_value(low)),
-                _ => None,
-            };
-            let (high, low) = byte.ok_or(HttpError::new(400, "invalid percent-escape in path"))?;
-            out.push(high << 4 | low);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    if out.contains(&0) {
-        return Err(HttpError::new(400, "NUL in path"));
-    }
-    if out.contains(&b'/') {
-        return Err(HttpError::new(400, "encoded slash in path"));
-    }
-    if out == b"." || out == b".." {
-        return Err(HttpError::new(400, "dot segment in path"));
-    }
-    Ok(out)
-}
-
-/// The value of one hex digit (no sign, no prefix: exactly `0-9a-fA-F`).
-fn hex_value(digit: u8) -> Option<u8> {
-    (digit as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -347,13 +219,12 @@ mod tests {
         vec!["index.cgi".into(), "index.php".into()]
     }
 
-    fn found(root: &Path, prefix: &str, path: &str) -> Result<Found, HttpError> {
-        let (handlers, index) = (handlers(), index());
+    fn found(root: &Path, prefix: &str, path: &str) -> Result<Found, Refusal> {
         let mount = Mount {
-            root,
-            prefix,
-            handlers: &handlers,
-            index: &index,
+            root: root.to_path_buf(),
+            prefix: prefix.to_string(),
+            handlers: handlers(),
+            index: index(),
         };
         resolve(&mount, path)
     }
@@ -414,12 +285,11 @@ mod tests {
         let dir = tree();
         let root = dir.path().canonicalize().unwrap();
         fs::write(root.join("app/sp ace.php"), "").unwrap();
-        let (handlers, index) = (handlers(), index());
         let mount = Mount {
-            root: &root,
-            prefix: "/cgi-bin",
-            handlers: &handlers,
-            index: &index,
+            root: root.clone(),
+            prefix: "/cgi-bin".to_string(),
+            handlers: handlers(),
+            index: index(),
         };
         let listed = list_scripts(&mount, 100);
         assert_eq!(

@@ -136,6 +136,54 @@ fn a_body_within_the_bound_passes() {
 }
 
 #[test]
+fn a_body_trickled_below_the_minimum_rate_gets_408() {
+    let root = Root::new();
+    root.script(
+        "read.sh",
+        "#!/bin/sh\ncat >/dev/null\nprintf 'Content-Length: 2\\n\\nok'\n",
+    );
+    let server = root.start(&[
+        "--body-timeout",
+        "1s",
+        "--body-min-rate",
+        "500",
+        "--chunked",
+        "spool",
+    ]);
+    let heads = [
+        "POST /cgi-bin/read.sh HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n",
+        "POST /cgi-bin/read.sh HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n186a0\r\n",
+    ];
+    for head in heads {
+        let mut client = server.connect();
+        client.send(head.as_bytes());
+        let mut writer = client.writer.try_clone().unwrap();
+        let answer = std::thread::spawn(move || client.response());
+        // A byte every 50 ms: 20 bytes/s, far below 500, and never a stall
+        // as long as --idle-timeout (15 s). Stop once rcgi has answered.
+        let started = Instant::now();
+        while !answer.is_finished() && started.elapsed() < common::WAIT {
+            if writer.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let r = answer.join().unwrap();
+        assert_eq!(r.status, 408, "{head:?}: {}", r.text());
+        assert_eq!(r.header("connection"), Some("close"));
+    }
+    // A body at a fair rate passes, however long it takes past the first
+    // --body-timeout: 2,000 bytes/s for 1.5 s.
+    let mut client = server.connect();
+    client.send(b"POST /cgi-bin/read.sh HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n");
+    for _ in 0..30 {
+        client.send(&[b'y'; 100]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(client.response().text(), "ok");
+}
+
+#[test]
 fn script_header_bound() {
     let root = Root::new();
     root.script(

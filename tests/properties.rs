@@ -11,10 +11,10 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
 
-use rcgi::cgi::headers::{self, ScriptHead};
-use rcgi::cli::Limits;
-use rcgi::http::Version;
-use rcgi::http::request::{BodyFraming, find_head_end, parse_head};
+use rcgi::cgi::header_block::{self, ScriptHead};
+use rcgi::front::http::Limits;
+use rcgi::front::http::Version;
+use rcgi::front::http::request::{BodyFraming, find_head_end, parse_head};
 
 mod parsers;
 use parsers::{
@@ -690,10 +690,10 @@ proptest! {
         input.extend_from_slice(end.as_bytes());
         input.extend_from_slice(&body);
         prop_assert_eq!(
-            headers::find_end(&input, 0),
+            header_block::find_end(&input, 0),
             Some((g.bytes.len(), g.bytes.len() + end.len()))
         );
-        let head = headers::parse(&g.bytes)
+        let head = header_block::parse(&g.bytes)
             .unwrap_or_else(|e| panic!("{e:?} for {:?}", String::from_utf8_lossy(&g.bytes)));
         check_accepted_block(&head);
         prop_assert_eq!(head, g.expected);
@@ -709,10 +709,10 @@ proptest! {
         from in any::<usize>(),
     ) {
         let from = from % (input.len() + 1);
-        if let Some((block_len, body_start)) = headers::find_end(&input, from) {
+        if let Some((block_len, body_start)) = header_block::find_end(&input, from) {
             prop_assert!(block_len < body_start && body_start <= input.len());
         }
-        if let Ok(head) = headers::parse(&input) {
+        if let Ok(head) = header_block::parse(&input) {
             check_accepted_block(&head);
         }
     }
@@ -753,7 +753,7 @@ proptest! {
             bytes.extend_from_slice(&l[inside..]);
         }
         prop_assert!(
-            headers::parse(&bytes).is_err(),
+            header_block::parse(&bytes).is_err(),
             "accepted {:?}",
             String::from_utf8_lossy(&bytes)
         );
@@ -770,8 +770,8 @@ proptest! {
     ) {
         let mut input = input;
         input.extend_from_slice(&suffix);
-        let once = headers::find_end(&input, 0);
-        prop_assert_eq!(incremental(&input, &cuts, headers::find_end), once);
+        let once = header_block::find_end(&input, 0);
+        prop_assert_eq!(incremental(&input, &cuts, header_block::find_end), once);
         prop_assert_eq!(once, block_end_model(&input));
     }
 }
@@ -817,6 +817,6 @@ proptest! {
         for line in &lines[at..] {
             input.extend_from_slice(line);
         }
-        prop_assert!(headers::parse(&input).is_err());
+        prop_assert!(header_block::parse(&input).is_err());
     }
 }

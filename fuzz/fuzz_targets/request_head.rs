@@ -10,8 +10,8 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use parsers::{HEAD_STATUSES, check_accepted_head, in_steps};
-use rcgi::cli::Limits;
-use rcgi::http::request::{find_head_end, parse_head};
+use rcgi::front::http::Limits;
+use rcgi::front::http::request::{find_head_end, parse_head};
 
 static LIMITS: LazyLock<Limits> = LazyLock::new(Limits::default);
 

@@ -9,7 +9,7 @@ mod parsers;
 
 use libfuzzer_sys::fuzz_target;
 use parsers::{check_accepted_block, in_steps};
-use rcgi::cgi::headers::{find_end, parse};
+use rcgi::cgi::header_block::{find_end, parse};
 
 fuzz_target!(|data: &[u8]| {
     let end = find_end(data, 0);

@@ -13,28 +13,33 @@
 //! `Cookie`); control characters in values become spaces.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use crate::http::request::Request;
+use crate::client::Request;
 use crate::route::Route;
+
+/// The operator's say in every script's environment.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Variables every script gets, which win over all others: PATH,
+    /// then `--pass-env`, then `--env`.
+    pub operator: Vec<(OsString, OsString)>,
+    /// Pass the `Authorization` headers (`--pass-auth`).
+    pub pass_auth: bool,
+}
 
 /// What a script's environment is made of.
 pub struct Inputs<'a> {
     pub req: &'a Request,
     pub route: &'a Route,
-    /// The address the client connected to, and the client's.
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
     /// The body's length after removing any transfer coding.
     pub content_length: Option<u64>,
     pub document_root: &'a Path,
-    pub pass_auth: bool,
     /// Variables for this run only (e.g. REDIRECT_STATUS for a handler).
     pub extra: Vec<(OsString, OsString)>,
-    /// The operator's variables, which win over all others.
-    pub operator: &'a [(OsString, OsString)],
+    pub settings: &'a Settings,
 }
 
 pub type Env = Vec<(OsString, OsString)>;
@@ -48,13 +53,13 @@ pub fn build(i: &Inputs) -> Env {
     };
     set("GATEWAY_INTERFACE", b"CGI/1.1");
     set("SERVER_SOFTWARE", crate::SOFTWARE.as_bytes());
-    set("SERVER_PROTOCOL", req.version.as_str().as_bytes());
+    set("SERVER_PROTOCOL", req.protocol.as_bytes());
     set(
         "SERVER_NAME",
-        server_name(req.host.as_deref(), i.local.ip()).as_bytes(),
+        server_name(req.host.as_deref(), req.local.ip()).as_bytes(),
     );
-    set("SERVER_PORT", i.local.port().to_string().as_bytes());
-    set("SERVER_ADDR", i.local.ip().to_string().as_bytes());
+    set("SERVER_PORT", req.local.port().to_string().as_bytes());
+    set("SERVER_ADDR", req.local.ip().to_string().as_bytes());
     set("REQUEST_SCHEME", b"http");
     set("REQUEST_METHOD", req.method.as_bytes());
     set("REQUEST_URI", request_uri(req).as_bytes());
@@ -71,20 +76,20 @@ pub fn build(i: &Inputs) -> Env {
         set("PATH_TRANSLATED", &translated);
     }
     set("DOCUMENT_ROOT", i.document_root.as_os_str().as_bytes());
-    set("REMOTE_ADDR", i.peer.ip().to_string().as_bytes());
-    set("REMOTE_HOST", i.peer.ip().to_string().as_bytes());
-    set("REMOTE_PORT", i.peer.port().to_string().as_bytes());
+    set("REMOTE_ADDR", req.peer.ip().to_string().as_bytes());
+    set("REMOTE_HOST", req.peer.ip().to_string().as_bytes());
+    set("REMOTE_PORT", req.peer.port().to_string().as_bytes());
     if let Some(n) = i.content_length {
         set("CONTENT_LENGTH", n.to_string().as_bytes());
     }
     if let Some(t) = req.header("content-type") {
         set("CONTENT_TYPE", &clean(t));
     }
-    for (name, value) in header_variables(req, i.pass_auth) {
+    for (name, value) in header_variables(req, i.settings.pass_auth) {
         env.push((name.into(), OsString::from_vec(value)));
     }
     env.extend(i.extra.iter().cloned());
-    env.extend(i.operator.iter().cloned());
+    env.extend(i.settings.operator.iter().cloned());
     env
 }
 
@@ -157,8 +162,6 @@ fn clean(value: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::Version;
-    use crate::http::request::BodyFraming;
     use std::ffi::OsStr;
     use std::path::PathBuf;
 
@@ -168,15 +171,14 @@ mod tests {
             target: "/cgi-bin/s/x?a=1".into(),
             path: "/cgi-bin/s/x".into(),
             query: Some("a=1".into()),
-            version: Version::Http11,
+            protocol: "HTTP/1.1",
             headers: headers
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
                 .collect(),
-            body: BodyFraming::Length(3),
             host: Some("[::1]:8000".into()),
-            keep_alive: true,
-            expect_continue: false,
+            local: "[::1]:8000".parse().unwrap(),
+            peer: "[::1]:5000".parse().unwrap(),
         }
     }
 
@@ -188,17 +190,17 @@ mod tests {
             nph: false,
             handler: None,
         };
-        let operator = [("PATH".into(), "/bin".into())];
+        let settings = Settings {
+            operator: vec![("PATH".into(), "/bin".into())],
+            pass_auth,
+        };
         build(&Inputs {
             req,
             route: &route,
-            local: "[::1]:8000".parse().unwrap(),
-            peer: "[::1]:5000".parse().unwrap(),
             content_length: Some(3),
             document_root: Path::new("/srv/cgi"),
-            pass_auth,
             extra: vec![("REDIRECT_STATUS".into(), "200".into())],
-            operator: &operator,
+            settings: &settings,
         })
     }
 

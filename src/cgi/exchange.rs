@@ -1,64 +1,47 @@
 //! The exchange with a running script: one `poll` loop that moves the
-//! request body to the script's stdin ([`BodyIn`]), the script's stdout
-//! to the client ([`Downstream`]), and its stderr to the log, all at
-//! once, so a script that writes before it has read all its input never
-//! deadlocks and a slow client only slows its own script.
+//! request body to the script's stdin, the script's stdout to the client
+//! ([`Stdout`]), and its stderr to the log, all at once, so a script that
+//! writes before it has read all its input never deadlocks and a slow
+//! client only slows its own script. The client is whatever the front
+//! end made of it ([`Client`]): the exchange sees a descriptor to poll, a
+//! body and a sink.
 //!
 //! [`Exchange::run`] ends when the script's stdout has ended and the
 //! response is sent, or earlier: at a fault in the script's headers, at
-//! the script's deadline, or when the client goes away or stalls. It
-//! never signals the script; the caller decides its fate, then
-//! [`Exchange::settle`] waits for it to exit while its stderr drains.
+//! the script's deadline, or when the client goes away, stalls or sends
+//! its body too slowly. It never signals the script; the caller decides
+//! its fate, then [`Exchange::settle`] waits for it to exit while its
+//! stderr drains.
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 
-use super::body::{BodyError, BodyIn, Taken};
-use super::downstream::{Downstream, read_with};
-use super::output::{Fault, Output};
-use super::process::{Pipes, Script};
+use super::end::End;
+use super::script::Script;
+use super::spawn::Pipes;
 use super::stderr::StderrLog;
-use crate::http::conn::Conn;
+use super::stdout::Stdout;
+use crate::client::{BodyError, Client, Fed};
+use crate::io::scratch::read_with;
+use crate::io::wait;
+use crate::status::Refusal;
 
 /// How long a script's stdout may stay open after the script itself has
 /// exited (held by a background process) before the response ends anyway.
-pub const LINGER: Duration = Duration::from_secs(2);
-
-/// How the exchange ended.
-#[derive(Debug)]
-pub enum End {
-    /// The script's output ended and the whole response was sent.
-    Done,
-    /// The script asked for a local redirect to this path; nothing was
-    /// sent.
-    Redirect(Vec<u8>),
-    /// The script broke CGI before its response began.
-    Fault(Fault),
-    /// The script's time ran out.
-    Timeout,
-    /// The script was killed by this signal after its response began.
-    Killed(nix::sys::signal::Signal),
-    /// The client stopped sending the request body.
-    BodyStalled,
-    /// The request body was invalid (chunked coding) or too large.
-    BadBody(crate::http::HttpError),
-    /// The client closed or reset the connection, or stopped reading.
-    ClientGone(&'static str),
-}
+pub const STDOUT_LINGER: Duration = Duration::from_secs(2);
 
 pub struct Exchange<'a> {
-    conn: &'a mut Conn,
+    client: &'a mut dyn Client,
     pipes: Pipes,
     stderr_open: bool,
-    /// The request body on its way to stdin, if stdin is a pipe.
-    pub body: Option<BodyIn>,
-    pub down: Downstream,
+    /// The client's body goes to the script's stdin.
+    streams_body: bool,
+    pub stdout: Stdout,
     pub stderr: StderrLog,
     deadline: Instant,
-    idle: Duration,
     last_client: Instant,
     /// Watching the client for end of stream while no body is read from
     /// it (until pipelined requests arrive, which show it is still there).
@@ -67,6 +50,15 @@ pub struct Exchange<'a> {
     /// of the body.
     stdin_full: bool,
     exited_at: Option<Instant>,
+}
+
+/// What each descriptor is ready for after one `poll`.
+struct Ready {
+    client: PollFlags,
+    stdin: PollFlags,
+    stdout: PollFlags,
+    stderr: PollFlags,
+    exit: PollFlags,
 }
 
 /// Where each descriptor sits in one `poll` set.
@@ -80,24 +72,20 @@ struct Slots {
 
 impl<'a> Exchange<'a> {
     pub fn new(
-        conn: &'a mut Conn,
+        client: &'a mut dyn Client,
         pipes: Pipes,
-        body: Option<BodyIn>,
-        output: Output,
+        stdout: Stdout,
         stderr: StderrLog,
         deadline: Instant,
-        idle: Duration,
     ) -> Exchange<'a> {
-        conn.forget_relayed();
         Exchange {
-            conn,
+            streams_body: pipes.stdin.is_some(),
+            client,
             pipes,
             stderr_open: true,
-            body,
-            down: Downstream::new(output),
+            stdout,
             stderr,
             deadline,
-            idle,
             last_client: Instant::now(),
             watch_hangup: true,
             stdin_full: false,
@@ -105,54 +93,57 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    /// The output, as far as it got.
-    pub fn output(&self) -> &Output {
-        &self.down.output
+    /// The client, for what follows the exchange.
+    pub fn client(&mut self) -> &mut dyn Client {
+        self.client
     }
 
     /// Runs the exchange until it ends.
     pub fn run(&mut self, script: &mut Script) -> End {
         let result = self.pump_body().and_then(|()| {
-            while !self.down.done(self.conn) {
+            while self.stdout.open || self.client.pending() {
                 self.check_time(script)?;
                 self.step(script)?;
             }
             Ok(())
         });
         // Body bytes the script did not take are dropped.
-        if let Some(body) = &mut self.body {
-            body.discard_buffered(self.conn);
+        if self.streams_body {
+            self.client.discard();
         }
-        match (result, self.down.killed) {
+        match (result, self.stdout.killed) {
             (Err(end), _) => end,
             (Ok(()), Some(signal)) => End::Killed(signal),
-            (Ok(()), None) => self.down.take_redirect().map_or(End::Done, End::Redirect),
+            (Ok(()), None) => self.stdout.take_redirect().map_or(End::Done, End::Redirect),
         }
     }
 
-    /// The deadlines: the script's, the client's idle bound, and the
-    /// grace for a stdout held open by a background process.
+    /// The deadlines: the script's, the client's stall bound and its
+    /// body's, and the grace for a stdout held open by a background
+    /// process.
     fn check_time(&mut self, script: &mut Script) -> Result<(), End> {
         let now = Instant::now();
         if now >= self.deadline {
             return Err(End::Timeout);
         }
-        if self.waits_on_client() && now >= self.last_client + self.idle {
+        if self.waits_on_client() && now >= self.stall_deadline() {
             return Err(if self.wants_body() {
-                End::BodyStalled
+                End::BadBody(Refusal::new(408, "request body not received in time"))
             } else {
                 End::ClientGone("client stopped reading")
             });
         }
+        if self.body_deadline().is_some_and(|d| now >= d) {
+            return Err(End::BadBody(Refusal::new(408, "request body too slow")));
+        }
         if let Some(exited) = self.exited_at {
-            if self.down.open && now >= exited + LINGER {
+            if self.stdout.open && now >= exited + STDOUT_LINGER {
                 crate::log::error(format_args!(
                     "{}: exited, but background processes {:?} hold its stdout open; response ended without them",
                     self.stderr.name,
                     script.group_members()
                 ));
-                let progress = self.down.end(self.conn, script)?;
-                self.sent(progress);
+                self.stdout.end(self.client, script)?;
             }
         }
         Ok(())
@@ -162,21 +153,34 @@ impl<'a> Exchange<'a> {
     fn next_deadline(&self) -> Instant {
         let mut until = self.deadline;
         if self.waits_on_client() {
-            until = until.min(self.last_client + self.idle);
+            until = until.min(self.stall_deadline());
+        }
+        if let Some(body) = self.body_deadline() {
+            until = until.min(body);
         }
         if let Some(exited) = self.exited_at {
-            until = until.min(exited + LINGER);
+            until = until.min(exited + STDOUT_LINGER);
         }
         until
     }
 
+    fn stall_deadline(&self) -> Instant {
+        self.last_client + self.client.stall_limit()
+    }
+
+    /// When the body must have arrived by, while rcgi waits for it.
+    fn body_deadline(&self) -> Option<Instant> {
+        let owed = self.streams_body && !self.client.complete();
+        owed.then(|| self.client.deadline()).flatten()
+    }
+
     fn waits_on_client(&self) -> bool {
-        self.wants_body() || self.down.wants_client(self.conn)
+        self.wants_body() || self.client.pending()
     }
 
     /// The client still owes body bytes and none are buffered.
     fn wants_body(&self) -> bool {
-        self.body.as_ref().is_some_and(|b| b.wants_read(self.conn))
+        self.streams_body && self.client.wants_input()
     }
 
     /// Whether a client that closes its connection now has gone away
@@ -185,8 +189,8 @@ impl<'a> Exchange<'a> {
     /// there, and not once it has its whole response (a script may go on
     /// working after it).
     fn watches_hangup(&self) -> bool {
-        let body_complete = self.body.as_ref().is_none_or(|b| b.complete());
-        self.watch_hangup && body_complete && !self.down.delivered(self.conn)
+        let body_complete = !self.streams_body || self.client.complete();
+        self.watch_hangup && body_complete && !self.client.delivered()
     }
 
     /// Notes progress with the client.
@@ -199,21 +203,45 @@ impl<'a> Exchange<'a> {
     /// One `poll` over everything there is to wait for, then the work it
     /// allows.
     fn step(&mut self, script: &mut Script) -> Result<(), End> {
+        let ready = self.wait(script)?;
+        if !ready.stderr.is_empty() {
+            self.read_stderr();
+        }
+        if !ready.exit.is_empty() {
+            self.exited_at = Some(Instant::now());
+        }
+        if !ready.stdin.is_empty() {
+            self.stdin_full = false;
+            self.pump_body()?;
+        }
+        self.client_events(ready.client)?;
+        if !ready.stdout.is_empty() {
+            let progress = self
+                .stdout
+                .readable(self.client, &self.pipes.stdout, script)?;
+            self.sent(progress);
+        }
+        Ok(())
+    }
+
+    /// Waits, until the next deadline, for any descriptor to be ready for
+    /// what the exchange wants of it now.
+    fn wait(&self, script: &Script) -> Result<Ready, End> {
         let mut client = PollFlags::empty();
         if (self.wants_body() && !self.stdin_full) || self.watches_hangup() {
             client |= PollFlags::POLLIN;
         }
-        if self.down.wants_client(self.conn) {
+        if self.client.pending() {
             client |= PollFlags::POLLOUT;
         }
-        let mut fds = vec![PollFd::new(self.conn.fd(), client)];
+        let mut fds = vec![PollFd::new(self.client.fd(), client)];
         let mut slots = Slots::default();
-        if let (Some(stdin), Some(body)) = (&self.pipes.stdin, &self.body) {
-            if body.has_data(self.conn) || self.stdin_full {
+        if let Some(stdin) = &self.pipes.stdin {
+            if self.client.has_data() || self.stdin_full {
                 slots.stdin = add(&mut fds, stdin.as_fd(), PollFlags::POLLOUT);
             }
         }
-        if self.down.wants_stdout(self.conn) {
+        if self.stdout.wants_read(self.client) {
             slots.stdout = add(&mut fds, self.pipes.stdout.as_fd(), PollFlags::POLLIN);
         }
         if self.stderr_open {
@@ -225,9 +253,7 @@ impl<'a> Exchange<'a> {
         let wait = self
             .next_deadline()
             .saturating_duration_since(Instant::now());
-        let timeout =
-            PollTimeout::try_from(wait + Duration::from_millis(1)).unwrap_or(PollTimeout::MAX);
-        match poll(&mut fds, timeout) {
+        match poll(&mut fds, wait::timeout(wait)) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(End::ClientGone(e.desc())),
         }
@@ -235,31 +261,13 @@ impl<'a> Exchange<'a> {
             slot.and_then(|i| fds[i].revents())
                 .unwrap_or(PollFlags::empty())
         };
-        let (client, stdin, stdout, stderr, exit) = (
-            events(Some(0)),
-            events(slots.stdin),
-            events(slots.stdout),
-            events(slots.stderr),
-            events(slots.exit),
-        );
-        drop(fds);
-
-        if !stderr.is_empty() {
-            self.read_stderr();
-        }
-        if !exit.is_empty() {
-            self.exited_at = Some(Instant::now());
-        }
-        if !stdin.is_empty() {
-            self.stdin_full = false;
-            self.pump_body()?;
-        }
-        self.client_events(client)?;
-        if !stdout.is_empty() {
-            let progress = self.down.readable(self.conn, &self.pipes.stdout, script)?;
-            self.sent(progress);
-        }
-        Ok(())
+        Ok(Ready {
+            client: events(Some(0)),
+            stdin: events(slots.stdin),
+            stdout: events(slots.stdout),
+            stderr: events(slots.stderr),
+            exit: events(slots.exit),
+        })
     }
 
     fn client_events(&mut self, events: PollFlags) -> Result<(), End> {
@@ -270,40 +278,40 @@ impl<'a> Exchange<'a> {
             return Err(End::ClientGone("connection reset"));
         }
         if events.contains(PollFlags::POLLIN) && self.watches_hangup() {
-            if self.conn.client_closed() {
+            if self.client.closed() {
                 return Err(End::ClientGone("client closed the connection"));
             }
             // Pipelined requests wait unread: the client is still there.
             self.watch_hangup = false;
         }
         if events.contains(PollFlags::POLLOUT) {
-            let progress = self.down.flush(self.conn)?;
+            let progress = self.stdout.flush(self.client)?;
             self.sent(progress);
         }
         Ok(())
     }
 
-    /// Moves buffered body bytes to the script's stdin (see [`BodyIn`]).
+    /// Moves body bytes that wait in memory to the script's stdin.
     fn pump_body(&mut self) -> Result<(), End> {
-        match &mut self.body {
-            Some(body) => body
-                .pump(self.conn, &mut self.pipes.stdin)
-                .map_err(body_end),
-            None => Ok(()),
+        if self.streams_body {
+            let fed = self
+                .client
+                .feed(&mut self.pipes.stdin, false)
+                .map_err(body_end)?;
+            self.stdin_full = fed == Fed::StdinFull;
         }
+        Ok(())
     }
 
-    /// Reads body bytes from the client, then passes them on.
+    /// Reads body bytes from the client and passes them on.
     fn read_client(&mut self) -> Result<(), End> {
-        let Some(body) = &mut self.body else {
-            return Ok(());
-        };
-        let taken = body
-            .read(self.conn, &mut self.pipes.stdin)
+        let fed = self
+            .client
+            .feed(&mut self.pipes.stdin, true)
             .map_err(body_end)?;
-        self.sent(taken == Taken::Some);
-        self.stdin_full = taken == Taken::StdinFull;
-        self.pump_body()
+        self.sent(fed == Fed::Some);
+        self.stdin_full = fed == Fed::StdinFull;
+        Ok(())
     }
 
     /// Logs what stderr holds now; notes its end.
@@ -346,8 +354,7 @@ impl<'a> Exchange<'a> {
                 self.exited_at = Some(Instant::now());
                 break;
             }
-            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-            if poll(&mut fds, timeout).is_err_and(|e| e != Errno::EINTR) {
+            if poll(&mut fds, wait::timeout(left)).is_err_and(|e| e != Errno::EINTR) {
                 break;
             }
             let exited = exit.is_some_and(|i| fds[i].any().unwrap_or(true));
@@ -365,8 +372,8 @@ impl<'a> Exchange<'a> {
 
 fn body_end(e: BodyError) -> End {
     match e {
-        BodyError::Gone(why) => End::ClientGone(why),
-        BodyError::Bad(e) => End::BadBody(e),
+        BodyError::Gone(gone) => End::ClientGone(gone.0),
+        BodyError::Refused(e) => End::BadBody(e),
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::Failure;
-use crate::http::response::error_line;
+use crate::reply::error_line;
 
 pub fn render(f: &Failure, script_name: &[u8], file: &Path) -> String {
     let mut page = error_line(f.status, f.short);

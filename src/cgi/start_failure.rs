@@ -9,19 +9,18 @@ use std::path::Path;
 
 use nix::libc;
 
-/// A failed start, for the error page (`short`) and the log (`detail`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartFailure {
-    pub status: u16,
-    pub short: &'static str,
-    pub detail: String,
-}
+use super::Failure;
 
-pub fn explain(program: &Path, e: &io::Error) -> StartFailure {
-    let fail = |status, short: &'static str, detail: String| StartFailure {
+/// Why `program` could not be started, for the error page (`short`) and
+/// the log (`detail`).
+pub fn explain(program: &Path, e: &io::Error) -> Failure {
+    let fail = |status, short: &'static str, detail: String| Failure {
         status,
         short,
         detail,
+        ended: None,
+        head: Vec::new(),
+        stderr: Vec::new(),
     };
     match e.raw_os_error() {
         Some(libc::EACCES | libc::EPERM) => fail(

@@ -1,5 +1,6 @@
 //! The command line: clap definitions, checked and turned into the
-//! [`Config`] every other part of the server reads.
+//! settings types of the parts they configure, gathered in a
+//! [`server::Config`]. `cli` owns none of those types.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
@@ -8,6 +9,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+
+use crate::cgi::{self, env};
+use crate::dispatch::{self, ChunkedMode};
+use crate::front::{BodyLimits, http};
+use crate::route::{Handler, Mount};
+use crate::server;
 
 mod values;
 use values::{
@@ -74,8 +81,8 @@ pub struct Args {
     /// temporary file, CONTENT_LENGTH set) or stream (piped as it comes,
     /// no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING=chunked, as
     /// git-http-backend expects).
-    #[arg(long, value_enum, default_value_t = ChunkedMode::Spool, value_name = "MODE")]
-    pub chunked: ChunkedMode,
+    #[arg(long, value_enum, default_value_t = Chunked::Spool, value_name = "MODE")]
+    pub chunked: Chunked,
 
     /// Explain script failures on the error page (cause, exit status,
     /// headers received, the end of its stderr) and list the scripts
@@ -118,6 +125,22 @@ pub struct Args {
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_duration, help_heading = "Limits")]
     pub timeout: Duration,
 
+    /// Time a request body has from its start before --body-min-rate
+    /// applies; a body slower than that gets 408.
+    #[arg(long, value_name = "TIME", default_value = "20s", value_parser = parse_duration, help_heading = "Limits")]
+    pub body_timeout: Duration,
+
+    /// Bytes per second a request body must average after
+    /// --body-timeout (each byte buys 1/RATE s more; time the script
+    /// takes no input does not count); 0 for no rate.
+    #[arg(long, value_name = "RATE", default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=1 << 30), help_heading = "Limits")]
+    pub body_min_rate: u64,
+
+    /// How long running requests may go on after SIGINT or SIGTERM
+    /// before their scripts are stopped.
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration, help_heading = "Limits")]
+    pub shutdown_grace: Duration,
+
     /// Scripts running at once; past it a request waits up to 2s (with
     /// at most as many others), then gets 503.
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536), help_heading = "Limits")]
@@ -128,9 +151,9 @@ pub struct Args {
     pub max_connections: u32,
 }
 
-/// How a chunked request body reaches a script.
+/// `--chunked`: how a chunked request body reaches a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ChunkedMode {
+pub enum Chunked {
     /// Decoded into a temporary file; the script gets CONTENT_LENGTH.
     Spool,
     /// Decoded as it comes into the script's stdin, without
@@ -138,140 +161,93 @@ pub enum ChunkedMode {
     Stream,
 }
 
-/// A program that runs the files with one extension.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handler {
-    /// `.php`
-    pub extension: String,
-    /// The program, found in PATH at start.
-    pub program: PathBuf,
-    /// Arguments before the file's path.
-    pub args: Vec<OsString>,
-}
-
-/// Bounds on everything a client or a script controls.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Request line plus header fields, in bytes.
-    pub head_bytes: usize,
-    /// Number of request header fields.
-    pub head_fields: usize,
-    /// Request-target length, in bytes.
-    pub target_bytes: usize,
-    /// A script's header block, in bytes.
-    pub script_head_bytes: usize,
-    /// A request body, in bytes (after removing chunked coding).
-    pub max_body: u64,
-    /// A script's wall-clock run.
-    pub script_timeout: Duration,
-    /// The whole request head, from its first byte.
-    pub header_timeout: Duration,
-    /// Waiting for the next request on a kept-alive connection, and any
-    /// stall of a client mid-request (body bytes, or reading the response).
-    pub idle_timeout: Duration,
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// Scripts running at once.
-    pub max_scripts: usize,
-    /// Local redirects followed for one request.
-    pub redirect_hops: usize,
-    /// How long running requests may go on after SIGINT or SIGTERM.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    /// The defaults of the command line.
-    fn default() -> Self {
-        let args = Args::try_parse_from(["rcgi", "--root", "/"]).expect("defaults parse");
-        Limits::from_args(&args)
-    }
-}
-
-impl Limits {
-    fn from_args(args: &Args) -> Limits {
-        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        Limits {
-            head_bytes: size(args.max_head),
-            head_fields: usize::from(args.max_fields),
-            target_bytes: size(args.max_target),
-            script_head_bytes: size(args.max_script_head),
-            max_body: args.max_body,
-            script_timeout: args.timeout,
-            header_timeout: args.header_timeout,
-            idle_timeout: args.idle_timeout,
-            max_connections: args.max_connections as usize,
-            max_scripts: args.max_scripts as usize,
-            redirect_hops: 10,
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Everything the server needs, checked.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The script root, canonical (absolute, no symlinks).
-    pub root: PathBuf,
-    pub addr: SocketAddr,
-    /// The URL prefix without a trailing slash: "" when mounted at "/".
-    pub prefix: String,
-    /// The operator's part of every script's environment: PATH, then
-    /// --pass-env, then --env.
-    pub env: Vec<(OsString, OsString)>,
-    pub pass_auth: bool,
-    pub handlers: Vec<Handler>,
-    /// Names tried for a folder URL: index.cgi, then --index.
-    pub index: Vec<String>,
-    /// The --static folder, canonical.
-    pub static_root: Option<PathBuf>,
-    pub chunked: ChunkedMode,
-    pub debug: bool,
-    pub limits: Limits,
-}
-
 /// PATH for scripts when rcgi itself has none.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-impl Config {
-    pub fn from_args(args: Args) -> anyhow::Result<Config> {
-        let root = check_root(&args.root)?;
-        let prefix = normalize_prefix(&args.prefix)?;
-        let mut env = vec![(
-            OsString::from("PATH"),
-            std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
-        )];
-        for name in &args.pass_env {
-            if let Some(value) = std::env::var_os(name) {
-                env.push((name.clone(), value));
-            }
+/// Checks the arguments and builds what the server runs with.
+pub fn config(args: Args) -> anyhow::Result<server::Config> {
+    let prefix = normalize_prefix(&args.prefix)?;
+    let static_root = match &args.static_dir {
+        Some(_) if prefix.is_empty() => bail!("--static needs a --prefix other than /"),
+        Some(dir) => Some(check_dir("--static", dir)?),
+        None => None,
+    };
+    let site = dispatch::Settings {
+        mount: mount(&args, prefix)?,
+        static_root,
+        chunked: match args.chunked {
+            Chunked::Spool => ChunkedMode::Spool,
+            Chunked::Stream => ChunkedMode::Stream,
+        },
+        debug: args.debug,
+        env: env_settings(&args),
+        script: cgi::Limits {
+            head_bytes: size(args.max_script_head),
+            timeout: args.timeout,
+        },
+        max_scripts: args.max_scripts as usize,
+    };
+    Ok(server::Config {
+        addr: SocketAddr::new(args.bind, args.port),
+        max_connections: args.max_connections as usize,
+        shutdown_grace: args.shutdown_grace,
+        http: http_limits(&args),
+        site,
+    })
+}
+
+fn size(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn http_limits(args: &Args) -> http::Limits {
+    http::Limits {
+        head_bytes: size(args.max_head),
+        head_fields: usize::from(args.max_fields),
+        target_bytes: size(args.max_target),
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        body: BodyLimits {
+            max: args.max_body,
+            timeout: args.body_timeout,
+            min_rate: args.body_min_rate,
+        },
+    }
+}
+
+/// The script root, its URL prefix, its handlers and index names.
+fn mount(args: &Args, prefix: String) -> anyhow::Result<Mount> {
+    let handlers = args
+        .handlers
+        .iter()
+        .map(|(ext, program)| find_handler(ext, program))
+        .collect::<anyhow::Result<_>>()?;
+    let mut index = vec!["index.cgi".to_string()];
+    index.extend(args.index.iter().filter(|n| *n != "index.cgi").cloned());
+    Ok(Mount {
+        root: check_root(&args.root)?,
+        prefix,
+        handlers,
+        index,
+    })
+}
+
+/// The operator's part of every script's environment: PATH, then
+/// --pass-env, then --env.
+fn env_settings(args: &Args) -> env::Settings {
+    let mut operator = vec![(
+        OsString::from("PATH"),
+        std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+    )];
+    for name in &args.pass_env {
+        if let Some(value) = std::env::var_os(name) {
+            operator.push((name.clone(), value));
         }
-        let limits = Limits::from_args(&args);
-        env.extend(args.env);
-        let handlers = args
-            .handlers
-            .iter()
-            .map(|(ext, program)| find_handler(ext, program))
-            .collect::<anyhow::Result<_>>()?;
-        let static_root = match &args.static_dir {
-            Some(_) if prefix.is_empty() => bail!("--static needs a --prefix other than /"),
-            Some(dir) => Some(check_dir("--static", dir)?),
-            None => None,
-        };
-        let mut index = vec!["index.cgi".to_string()];
-        index.extend(args.index.iter().filter(|n| *n != "index.cgi").cloned());
-        Ok(Config {
-            root,
-            addr: SocketAddr::new(args.bind, args.port),
-            prefix,
-            env,
-            pass_auth: args.pass_auth,
-            handlers,
-            index,
-            static_root,
-            chunked: args.chunked,
-            debug: args.debug,
-            limits,
-        })
+    }
+    operator.extend(args.env.iter().cloned());
+    env::Settings {
+        operator,
+        pass_auth: args.pass_auth,
     }
 }
 
@@ -351,15 +327,17 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_documented_limits() {
-        let l = Limits::default();
+    fn defaults_match_the_settings_types_defaults() {
+        let args = Args::try_parse_from(["rcgi", "--root", "/"]).unwrap();
+        let config = config(args).unwrap();
+        assert_eq!(config.http, http::Limits::default());
+        assert_eq!(config.site.script, cgi::Limits::default());
+        assert_eq!(config.site.chunked, ChunkedMode::default());
         assert_eq!(
-            (l.head_bytes, l.head_fields, l.target_bytes),
-            (65536, 100, 8192)
+            (config.site.max_scripts, config.max_connections),
+            (512, 1024)
         );
-        assert_eq!((l.max_body, l.script_head_bytes), (1 << 30, 65536));
-        assert_eq!(l.script_timeout, Duration::from_secs(60));
-        assert_eq!((l.max_scripts, l.max_connections), (512, 1024));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(10));
     }
 
     #[test]

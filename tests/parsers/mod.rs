@@ -5,11 +5,11 @@
 //! as they arrive.
 #![allow(dead_code)]
 
-use rcgi::cgi::headers::ScriptHead;
-use rcgi::cli::Limits;
-use rcgi::http::Version;
-use rcgi::http::chunked::{Decoder, Next};
-use rcgi::http::request::{BodyFraming, Request};
+use rcgi::cgi::header_block::ScriptHead;
+use rcgi::front::http::Limits;
+use rcgi::front::http::Version;
+use rcgi::front::http::chunked::{Decoder, Next};
+use rcgi::front::http::request::{BodyFraming, Request};
 
 /// RFC 9110 token characters.
 pub const TCHAR: &[u8] =

@@ -1,6 +1,7 @@
-//! One client connection: the socket and a read buffer holding what was
-//! received but not used yet, so that body bytes that arrive with a head,
-//! or a pipelined request that arrives with a body, are never lost.
+//! One client's socket and its read buffer, holding what was received
+//! but not used yet, so that body bytes that arrive with a head, or a
+//! pipelined request that arrives with a body, are never lost. It also
+//! keeps the connection's relay pipe (made on its first large body).
 //!
 //! The socket is non-blocking, so that the exchange's `poll` loop and
 //! `splice(2)` can use it directly. The methods that take a `timeout`
@@ -15,12 +16,13 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{SpliceFFlags, splice};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollFlags;
 use nix::sys::socket::{MsgFlags, recv, send};
 
-use super::relay::Relay;
+use crate::io::relay::Relay;
+use crate::io::wait;
 
-pub struct Conn {
+pub struct Socket {
     stream: TcpStream,
     /// Our address (the one the client connected to).
     pub local: SocketAddr,
@@ -38,9 +40,9 @@ pub struct Conn {
 }
 
 /// How long a closing connection keeps reading what the client still sends.
-const LINGER: Duration = Duration::from_secs(2);
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// How much it reads at most while lingering.
-const LINGER_BYTES: usize = 1 << 20;
+const CLOSE_LINGER_BYTES: usize = 1 << 20;
 /// The read buffer's largest size (a larger head bound makes it larger).
 /// Large bodies do not pass through it: they are spliced.
 const BUFFER: usize = 64 * 1024;
@@ -49,13 +51,13 @@ const FIRST_BUFFER: usize = 4 * 1024;
 /// Largest piece of a file handed to `sendfile` at once.
 const SENDFILE_STEP: usize = 1 << 20;
 
-impl Conn {
+impl Socket {
     /// Wraps an accepted socket; the buffer holds at least `head` bytes
     /// (the largest request head).
-    pub fn new(stream: TcpStream, head: usize) -> io::Result<Conn> {
+    pub fn new(stream: TcpStream, head: usize) -> io::Result<Socket> {
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
-        Ok(Conn {
+        Ok(Socket {
             local: unmap(stream.local_addr()?),
             peer: unmap(stream.peer_addr()?),
             stream,
@@ -138,7 +140,11 @@ impl Conn {
     /// Returns 0 at the end of the stream; a timeout is an error of kind
     /// `TimedOut`.
     pub fn fill(&mut self, max: usize, timeout: Duration) -> io::Result<usize> {
-        let deadline = Instant::now() + timeout;
+        self.fill_by(max, wait::after(timeout))
+    }
+
+    /// [`Socket::fill`], waiting until `deadline`.
+    pub fn fill_by(&mut self, max: usize, deadline: Instant) -> io::Result<usize> {
         loop {
             match self.fill_now(max) {
                 Err(Errno::EAGAIN) => self.wait(PollFlags::POLLIN, deadline)?,
@@ -183,17 +189,16 @@ impl Conn {
     }
 
     /// Moves up to `max` received bytes into `file` at its position, by
-    /// way of `pipe` (splice: they never pass through rcgi), waiting at
-    /// most `timeout` for them. Only when nothing is buffered. Returns 0
+    /// way of `pipe` (splice: they never pass through rcgi), waiting
+    /// until `deadline` for them. Only when nothing is buffered. Returns 0
     /// at the end of the stream.
     pub fn splice_to_file(
         &mut self,
         pipe: &(OwnedFd, OwnedFd),
         file: &File,
         max: usize,
-        timeout: Duration,
+        deadline: Instant,
     ) -> io::Result<usize> {
-        let deadline = Instant::now() + timeout;
         let n = loop {
             match self.splice_into(pipe.1.as_fd(), max) {
                 Ok(n) => break n,
@@ -231,7 +236,7 @@ impl Conn {
         while !data.is_empty() {
             match self.send_now(data) {
                 Ok(n) => data = &data[n..],
-                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT, Instant::now() + timeout)?,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT, wait::after(timeout))?,
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -258,7 +263,7 @@ impl Conn {
             match nix::sys::sendfile::sendfile64(&self.stream, file, Some(&mut at), step) {
                 Ok(0) => break,
                 Ok(n) => sent += n as u64,
-                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT, Instant::now() + timeout)?,
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT, wait::after(timeout))?,
                 Err(Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -266,21 +271,14 @@ impl Conn {
         Ok(sent)
     }
 
+    /// Waits until the socket can take more, or `deadline` passes.
+    pub fn wait_writable(&self, deadline: Instant) -> io::Result<()> {
+        self.wait(PollFlags::POLLOUT, deadline)
+    }
+
     /// Waits until the socket is ready for `events` or `deadline` passes.
     fn wait(&self, events: PollFlags, deadline: Instant) -> io::Result<()> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-            let mut fds = [PollFd::new(self.stream.as_fd(), events)];
-            match poll(&mut fds, timeout) {
-                Ok(0) | Err(Errno::EINTR) => {}
-                Ok(_) => return Ok(()),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        wait::ready(self.stream.as_fd(), events, deadline)
     }
 
     /// True when the client has closed its side and sent nothing more that
@@ -308,9 +306,9 @@ impl Conn {
         if self.stream.shutdown(Shutdown::Write).is_err() {
             return;
         }
-        let deadline = Instant::now() + LINGER;
+        let deadline = Instant::now() + CLOSE_LINGER;
         let mut drained = 0;
-        while drained < LINGER_BYTES {
+        while drained < CLOSE_LINGER_BYTES {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;

@@ -9,7 +9,7 @@
 //! Status) makes the whole block invalid, and so does `Transfer-Encoding`:
 //! a script that frames its own body would have it framed twice.
 
-use crate::http::request::parse_length;
+use crate::fields::{is_tchar, parse_length, trim_ows};
 
 /// A parsed header block.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -158,20 +158,6 @@ fn split_field(line: &[u8]) -> Result<(&str, &[u8]), Invalid> {
     // A token is ASCII, so this cannot fail.
     let name = std::str::from_utf8(name).map_err(|_| invalid("invalid header name"))?;
     Ok((name, value))
-}
-
-/// Without the spaces and tabs around it (RFC 9110 OWS); other
-/// whitespace, such as CR or form feed, stays and is refused.
-fn trim_ows(value: &[u8]) -> &[u8] {
-    let ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
-    &value[start..end]
-}
-
-/// RFC 9110 token characters.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `NNN` or `NNN reason`, NNN from 200 to 599 (an interim 1xx status

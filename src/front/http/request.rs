@@ -6,9 +6,14 @@
 use std::io;
 use std::time::Instant;
 
-use super::conn::Conn;
-use super::{HttpError, Version};
-use crate::cli::Limits;
+use std::net::SocketAddr;
+
+use super::socket::Socket;
+use super::{Limits, Version};
+use crate::client;
+use crate::fields::{self, parse_length};
+use crate::io::wait;
+use crate::status::Refusal;
 
 /// How a request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,26 +46,49 @@ pub struct Request {
 impl Request {
     /// The value of the first field called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        fields::values(&self.headers, name).next()
     }
 
     fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        fields::values(&self.headers, name)
     }
 
-    /// True when one of the comma-separated tokens of the `name` fields
-    /// equals `token` (case-insensitive), as in `Connection: close`.
-    pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.header_values(name)
-            .flat_map(|v| v.split(|&b| b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        fields::has_token(&self.headers, name, token)
     }
+
+    /// The request as the layers below the front end see it, and what
+    /// its HTTP framing says.
+    pub fn into_parts(self, local: SocketAddr, peer: SocketAddr) -> (client::Request, Protocol) {
+        let protocol = Protocol {
+            version: self.version,
+            body: self.body,
+            keep_alive: self.keep_alive,
+            expect_continue: self.expect_continue,
+        };
+        let req = client::Request {
+            method: self.method,
+            target: self.target,
+            path: self.path,
+            query: self.query,
+            protocol: self.version.as_str(),
+            headers: self.headers,
+            host: self.host,
+            local,
+            peer,
+        };
+        (req, protocol)
+    }
+}
+
+/// What a request's HTTP/1.1 framing says about its body and its
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocol {
+    pub version: Version,
+    pub body: BodyFraming,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
 }
 
 /// Why no request came.
@@ -73,18 +101,18 @@ pub enum ReadError {
     /// The connection failed.
     Io(io::Error),
     /// A request that must be answered with an error status.
-    Bad(HttpError),
+    Bad(Refusal),
 }
 
-impl From<HttpError> for ReadError {
-    fn from(e: HttpError) -> Self {
+impl From<Refusal> for ReadError {
+    fn from(e: Refusal) -> Self {
         ReadError::Bad(e)
     }
 }
 
 /// Reads and parses the next request head, leaving any bytes after it
 /// (the body, or a pipelined request) in the connection's buffer.
-pub fn read(conn: &mut Conn, limits: &Limits) -> Result<Request, ReadError> {
+pub fn read(conn: &mut Socket, limits: &Limits) -> Result<Request, ReadError> {
     let head_len = read_head(conn, limits)?;
     let parsed = parse_head(&conn.buffered()[..head_len], limits);
     conn.consume(head_len);
@@ -94,9 +122,8 @@ pub fn read(conn: &mut Conn, limits: &Limits) -> Result<Request, ReadError> {
 /// Waits until the buffer holds a whole head; returns its length. The
 /// first byte may take the idle timeout; from then on the whole head must
 /// come within the header timeout (so a slow trickle cannot hold a thread).
-fn read_head(conn: &mut Conn, limits: &Limits) -> Result<usize, ReadError> {
-    let mut deadline =
-        (!conn.buffered().is_empty()).then(|| Instant::now() + limits.header_timeout);
+fn read_head(conn: &mut Socket, limits: &Limits) -> Result<usize, ReadError> {
+    let mut deadline = (!conn.buffered().is_empty()).then(|| wait::after(limits.header_timeout));
     let mut scanned = 0;
     loop {
         let buf = conn.buffered();
@@ -116,9 +143,9 @@ fn read_head(conn: &mut Conn, limits: &Limits) -> Result<usize, ReadError> {
         }
         match conn.fill(limits.head_bytes - buf.len(), wait) {
             Ok(0) if conn.buffered().is_empty() => return Err(ReadError::Closed),
-            Ok(0) => return Err(HttpError::new(400, "connection closed mid-request").into()),
+            Ok(0) => return Err(Refusal::new(400, "connection closed mid-request").into()),
             Ok(_) => {
-                deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+                deadline.get_or_insert_with(|| wait::after(limits.header_timeout));
             }
             Err(e) if is_timeout(&e) => return Err(timed_out(conn.buffered())),
             Err(e) => return Err(ReadError::Io(e)),
@@ -130,7 +157,7 @@ fn timed_out(buffered: &[u8]) -> ReadError {
     if buffered.iter().all(|b| b.is_ascii_whitespace()) {
         ReadError::Idle
     } else {
-        ReadError::Bad(HttpError::new(408, "request head not received in time"))
+        ReadError::Bad(Refusal::new(408, "request head not received in time"))
     }
 }
 
@@ -163,37 +190,37 @@ pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-fn too_large(buf: &[u8], limits: &Limits) -> HttpError {
+fn too_large(buf: &[u8], limits: &Limits) -> Refusal {
     let first_line = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
     if first_line > limits.target_bytes {
-        HttpError::new(414, "request-target too long")
+        Refusal::new(414, "request-target too long")
     } else {
-        HttpError::new(431, "request header fields too large")
+        Refusal::new(431, "request header fields too large")
     }
 }
 
 /// Parses a complete head (as delimited by [`find_head_end`]): the
 /// request line, the header fields, and what they mean together.
-pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, HttpError> {
+pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, Refusal> {
     let mut fields = vec![httparse::EMPTY_HEADER; limits.head_fields];
     let mut parsed = httparse::Request::new(&mut fields);
     match parsed.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(HttpError::new(400, "malformed request head")),
+        Ok(httparse::Status::Partial) => return Err(Refusal::new(400, "malformed request head")),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(HttpError::new(431, "too many header fields"));
+            return Err(Refusal::new(431, "too many header fields"));
         }
         Err(httparse::Error::Version) => {
-            return Err(HttpError::new(505, "HTTP version not supported"));
+            return Err(Refusal::new(505, "HTTP version not supported"));
         }
         Err(httparse::Error::HeaderName) | Err(httparse::Error::HeaderValue) => {
-            return Err(HttpError::new(400, "malformed header field"));
+            return Err(Refusal::new(400, "malformed header field"));
         }
-        Err(_) => return Err(HttpError::new(400, "malformed request line")),
+        Err(_) => return Err(Refusal::new(400, "malformed request line")),
     }
     let (Some(method), Some(target), Some(minor)) = (parsed.method, parsed.path, parsed.version)
     else {
-        return Err(HttpError::new(400, "malformed request line"));
+        return Err(Refusal::new(400, "malformed request line"));
     };
     let version = if minor == 0 {
         Version::Http10
@@ -201,7 +228,7 @@ pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, HttpError> {
         Version::Http11
     };
     if target.len() > limits.target_bytes {
-        return Err(HttpError::new(414, "request-target too long"));
+        return Err(Refusal::new(414, "request-target too long"));
     }
     let headers = parsed
         .headers
@@ -235,7 +262,7 @@ pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, HttpError> {
 
 /// Fills `path` and `query` from the target; returns the authority of an
 /// absolute-form target (RFC 9112 section 3.2).
-fn split_target(req: &mut Request) -> Result<Option<String>, HttpError> {
+fn split_target(req: &mut Request) -> Result<Option<String>, Refusal> {
     let target = req.target.as_str();
     let asterisk = target == "*" && req.method == "OPTIONS";
     let (authority, rest) = if target.starts_with('/') || asterisk {
@@ -245,7 +272,7 @@ fn split_target(req: &mut Request) -> Result<Option<String>, HttpError> {
         let (auth, rest) = after.split_at(end);
         (Some(auth.to_string()), rest)
     } else {
-        return Err(HttpError::new(400, "request-target is not a path"));
+        return Err(Refusal::new(400, "request-target is not a path"));
     };
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
@@ -267,24 +294,24 @@ fn strip_scheme(target: &str) -> Option<&str> {
 
 /// The request's host: from an absolute-form target, else from the one
 /// `Host` field. HTTP/1.1 requires `Host` (RFC 9112 section 3.2).
-fn host(req: &Request, authority: Option<String>) -> Result<Option<String>, HttpError> {
+fn host(req: &Request, authority: Option<String>) -> Result<Option<String>, Refusal> {
     let mut fields = req.header_values("host");
     let field = fields.next();
     if fields.next().is_some() {
-        return Err(HttpError::new(400, "more than one Host field"));
+        return Err(Refusal::new(400, "more than one Host field"));
     }
     if field.is_none() && req.version == Version::Http11 {
-        return Err(HttpError::new(400, "HTTP/1.1 request without Host"));
+        return Err(Refusal::new(400, "HTTP/1.1 request without Host"));
     }
     let host = match (authority, field) {
         (Some(a), _) => a,
         (None, Some(f)) => {
-            String::from_utf8(f.to_vec()).map_err(|_| HttpError::new(400, "invalid Host"))?
+            String::from_utf8(f.to_vec()).map_err(|_| Refusal::new(400, "invalid Host"))?
         }
         (None, None) => return Ok(None),
     };
     if !valid_host(&host) {
-        return Err(HttpError::new(400, "invalid Host"));
+        return Err(Refusal::new(400, "invalid Host"));
     }
     Ok(Some(host))
 }
@@ -319,18 +346,18 @@ fn valid_host(host: &str) -> bool {
 }
 
 /// How the body is delimited (RFC 9112 section 6.3).
-fn body_framing(req: &Request) -> Result<BodyFraming, HttpError> {
+fn body_framing(req: &Request) -> Result<BodyFraming, Refusal> {
     let has_te = req.header("transfer-encoding").is_some();
     let lengths: Vec<&[u8]> = req.header_values("content-length").collect();
     if has_te {
         if !lengths.is_empty() {
-            return Err(HttpError::new(
+            return Err(Refusal::new(
                 400,
                 "both Content-Length and Transfer-Encoding",
             ));
         }
         if req.version == Version::Http10 {
-            return Err(HttpError::new(
+            return Err(Refusal::new(
                 400,
                 "Transfer-Encoding in an HTTP/1.0 request",
             ));
@@ -339,10 +366,10 @@ fn body_framing(req: &Request) -> Result<BodyFraming, HttpError> {
     }
     let mut length = None;
     for value in lengths.iter().flat_map(|v| v.split(|&b| b == b',')) {
-        let n = parse_length(value.trim_ascii())
-            .ok_or(HttpError::new(400, "invalid Content-Length"))?;
+        let n =
+            parse_length(value.trim_ascii()).ok_or(Refusal::new(400, "invalid Content-Length"))?;
         if length.is_some_and(|l| l != n) {
-            return Err(HttpError::new(400, "conflicting Content-Length values"));
+            return Err(Refusal::new(400, "conflicting Content-Length values"));
         }
         length = Some(n);
     }
@@ -350,7 +377,7 @@ fn body_framing(req: &Request) -> Result<BodyFraming, HttpError> {
 }
 
 /// Only `chunked`, once and last, is understood; other codings get 501.
-fn chunked_coding(req: &Request) -> Result<BodyFraming, HttpError> {
+fn chunked_coding(req: &Request) -> Result<BodyFraming, Refusal> {
     let codings: Vec<&[u8]> = req
         .header_values("transfer-encoding")
         .flat_map(|v| v.split(|&b| b == b','))
@@ -358,24 +385,17 @@ fn chunked_coding(req: &Request) -> Result<BodyFraming, HttpError> {
         .filter(|c| !c.is_empty())
         .collect();
     if codings.iter().any(|c| !c.eq_ignore_ascii_case(b"chunked")) {
-        return Err(HttpError::new(501, "transfer-coding not implemented"));
+        return Err(Refusal::new(501, "transfer-coding not implemented"));
     }
     if codings.len() != 1 {
-        return Err(HttpError::new(400, "invalid Transfer-Encoding"));
+        return Err(Refusal::new(400, "invalid Transfer-Encoding"));
     }
     Ok(BodyFraming::Chunked)
 }
 
-pub fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
 /// `Expect: 100-continue` is the only expectation (RFC 9110 section
 /// 10.1.1); HTTP/1.0 requests have theirs ignored.
-fn expect_continue(req: &Request) -> Result<bool, HttpError> {
+fn expect_continue(req: &Request) -> Result<bool, Refusal> {
     let Some(value) = req.header("expect") else {
         return Ok(false);
     };
@@ -385,7 +405,7 @@ fn expect_continue(req: &Request) -> Result<bool, HttpError> {
     if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
         Ok(true)
     } else {
-        Err(HttpError::new(417, "unsupported expectation"))
+        Err(Refusal::new(417, "unsupported expectation"))
     }
 }
 
@@ -393,7 +413,7 @@ fn expect_continue(req: &Request) -> Result<bool, HttpError> {
 mod tests {
     use super::*;
 
-    fn parse_str(s: &str) -> Result<Request, HttpError> {
+    fn parse_str(s: &str) -> Result<Request, Refusal> {
         parse_head(s.as_bytes(), &Limits::default())
     }
 

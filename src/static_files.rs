@@ -1,7 +1,7 @@
 //! Plain files from `--static`, served at `/` beside the scripts, so a
 //! legacy site's pages and the scripts their forms post to run together.
 //! GET and HEAD only, with the same path rules as scripts
-//! ([`route::walk`]); a folder serves its `index.html`; `Content-Type`
+//! ([`walk`]); a folder serves its `index.html`; `Content-Type`
 //! comes from the extension (no sniffing); `Last-Modified` with
 //! `If-Modified-Since` (304); one byte `Range` (206, or 416). Nothing
 //! under the script root is ever served, so a script's source stays
@@ -9,17 +9,13 @@
 
 use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
-use crate::clock;
-use crate::http::HttpError;
-use crate::http::response::{self, Head};
-use crate::page::Page;
-use crate::route::{self, Walked};
-use crate::serve::Served;
-
-/// How long sending one file may stall.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::client::{Head, Request, Served, Sink};
+use crate::date;
+use crate::reply;
+use crate::status::{Refusal, reason};
+use crate::walk::{self, Walked};
 
 enum Target {
     File(PathBuf, Metadata),
@@ -36,47 +32,52 @@ enum Range {
     Unsatisfiable,
 }
 
-pub fn serve(static_root: &Path, script_root: &Path, page: &mut Page) -> Served {
-    match find(static_root, script_root, page) {
-        Ok(Target::File(path, meta)) => send(page, &path, &meta),
+pub fn serve<S: Sink + ?Sized>(
+    static_root: &Path,
+    script_root: &Path,
+    req: &Request,
+    sink: &mut S,
+) -> Served {
+    match find(static_root, script_root, req) {
+        Ok(Target::File(path, meta)) => send(req, sink, &path, &meta),
         Ok(Target::AddSlash) => {
-            let query = page.req.query.as_ref().map(|q| format!("?{q}"));
-            page.moved(&format!("{}/{}", page.req.path, query.unwrap_or_default()))
+            let query = req.query.as_ref().map(|q| format!("?{q}"));
+            reply::moved(sink, &format!("{}/{}", req.path, query.unwrap_or_default()))
         }
-        Err(e) => page.error(e),
+        Err(e) => reply::refusal(sink, &e),
     }
 }
 
-fn find(static_root: &Path, script_root: &Path, page: &Page) -> Result<Target, HttpError> {
-    if !matches!(page.req.method.as_str(), "GET" | "HEAD") {
-        return Err(HttpError::new(405, "files take GET and HEAD only"));
+fn find(static_root: &Path, script_root: &Path, req: &Request) -> Result<Target, Refusal> {
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return Err(Refusal::new(405, "files take GET and HEAD only"));
     }
-    let not_found = HttpError::new(404, "no file at this path");
-    let segments = route::decode_path(&page.req.path)?;
-    let (path, meta) = match route::walk(static_root, "", &segments)? {
+    let not_found = Refusal::new(404, "no file at this path");
+    let segments = walk::decode_path(&req.path)?;
+    let (path, meta) = match walk::walk(static_root, "", &segments)? {
         Walked::File {
             path, meta, used, ..
         } if used == segments.len() => (path, meta),
         Walked::File { .. } => return Err(not_found),
-        Walked::Folder { .. } if !page.req.path.ends_with('/') => return Ok(Target::AddSlash),
+        Walked::Folder { .. } if !req.path.ends_with('/') => return Ok(Target::AddSlash),
         Walked::Folder { path, .. } => {
             let index = path.join("index.html");
             match index.metadata() {
-                Ok(meta) if meta.is_file() && route::inside(static_root, &index) => (index, meta),
-                _ => return Err(HttpError::new(403, "folder without an index.html")),
+                Ok(meta) if meta.is_file() && walk::inside(static_root, &index) => (index, meta),
+                _ => return Err(Refusal::new(403, "folder without an index.html")),
             }
         }
     };
     // Only when one folder holds the other can a file be a script (a
     // walk never leaves the files' folder, even through a symlink).
     let overlap = script_root.starts_with(static_root) || static_root.starts_with(script_root);
-    if overlap && route::inside(script_root, &path) {
+    if overlap && walk::inside(script_root, &path) {
         return Err(not_found);
     }
     Ok(Target::File(path, meta))
 }
 
-fn send(page: &mut Page, path: &Path, meta: &Metadata) -> Served {
+fn send<S: Sink + ?Sized>(req: &Request, sink: &mut S, path: &Path, meta: &Metadata) -> Served {
     let len = meta.len();
     let modified = meta
         .modified()
@@ -93,20 +94,13 @@ fn send(page: &mut Page, path: &Path, meta: &Metadata) -> Served {
     if let Some(m) = modified {
         fields.push((
             "Last-Modified".to_string(),
-            clock::http_date_of(m).into_bytes(),
+            date::http_date_of(m).into_bytes(),
         ));
     }
-    let since = page
-        .req
-        .header("if-modified-since")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(clock::parse_http_date);
-    if let (Some(m), Some(since)) = (modified, since) {
-        if m <= since {
-            return send_head(page, 304, &fields, None).0;
-        }
+    if not_modified(req, modified) {
+        return send_head(sink, 304, &fields, None);
     }
-    let range = match (page.req.header("range"), page.req.header("if-range")) {
+    let range = match (req.header("range"), req.header("if-range")) {
         (Some(r), None) => parse_range(r, len),
         _ => Range::Whole,
     };
@@ -122,54 +116,68 @@ fn send(page: &mut Page, path: &Path, meta: &Metadata) -> Served {
                 "Content-Range".to_string(),
                 format!("bytes */{len}").into_bytes(),
             )];
-            return send_head(page, 416, &fields, Some(0)).0;
+            return send_head(sink, 416, &fields, Some(0));
         }
     };
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(_) => return page.error(HttpError::new(403, "file cannot be read")),
+        Err(_) => return reply::refusal(sink, &Refusal::new(403, "file cannot be read")),
     };
-    let (mut served, sent) = send_head(page, status, &fields, Some(count));
-    if page.head_only || !sent {
-        return served;
-    }
-    match page.conn.send_file(&file, first, count, SEND_TIMEOUT) {
-        Ok(n) if n == count => served.bytes = n,
-        Ok(n) => {
-            served.bytes = n;
-            served.close = true;
-        }
-        Err(_) => served.close = true,
-    }
-    served
+    send_part(req, sink, (status, &fields), &file, first, count)
 }
 
-/// Writes a response head (with an empty body for 304 and 416); also
-/// says whether it was sent.
-fn send_head(
-    page: &mut Page,
+/// True when the file has not changed since the `If-Modified-Since` date.
+fn not_modified(req: &Request, modified: Option<u64>) -> bool {
+    let since = req
+        .header("if-modified-since")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(date::parse_http_date);
+    matches!((modified, since), (Some(m), Some(since)) if m <= since)
+}
+
+/// Sends `count` bytes of `file` from `first`, under a head with
+/// `status` and `fields`.
+fn send_part<S: Sink + ?Sized>(
+    req: &Request,
+    sink: &mut S,
+    (status, fields): (u16, &[(String, Vec<u8>)]),
+    file: &File,
+    first: u64,
+    count: u64,
+) -> Served {
+    sink.start(&Head {
+        status,
+        reason: reason(status),
+        fields,
+        length: Some(count),
+    });
+    if !req.head_only() {
+        // A short send has closed the connection; the count tells.
+        let _ = sink.send_file(file, first, count);
+    }
+    if sink.send_all().is_err() {
+        sink.close_after();
+    }
+    sink.served()
+}
+
+/// Sends a response head with an empty body (304, 416).
+fn send_head<S: Sink + ?Sized>(
+    sink: &mut S,
     status: u16,
     fields: &[(String, Vec<u8>)],
     length: Option<u64>,
-) -> (Served, bool) {
-    let connection = page.connection(false);
-    let mut out = Vec::with_capacity(512);
-    Head {
+) -> Served {
+    sink.start(&Head {
         status,
-        reason: response::reason(status),
+        reason: reason(status),
         fields,
         length,
-        chunked: false,
-        connection,
+    });
+    if sink.send_all().is_err() {
+        sink.close_after();
     }
-    .write(&mut out);
-    let sent = page.conn.write_all(&out, SEND_TIMEOUT).is_ok();
-    let served = Served {
-        status,
-        bytes: 0,
-        close: !sent || connection == response::Connection::Close,
-    };
-    (served, sent)
+    sink.served()
 }
 
 /// `bytes=first-last`, `bytes=first-` or `bytes=-suffix` (one range).

@@ -5,7 +5,8 @@
 //! sizes are 1 to 16 hex digits, extensions and trailer fields hold no
 //! control characters and are bounded, and trailer fields are dropped.
 
-use super::HttpError;
+use crate::fields::is_text;
+use crate::status::Refusal;
 
 /// What to read at a time while framing is expected: enough for a size
 /// line, so that the chunk's data can then be spliced rather than read.
@@ -80,20 +81,14 @@ impl Default for Decoder {
     }
 }
 
-fn bad(reason: &'static str) -> HttpError {
-    HttpError::new(400, reason)
-}
-
-/// Bytes allowed in extensions and trailer lines: visible characters,
-/// space, tab and obs-text; no other control character.
-fn is_text(b: u8) -> bool {
-    b == b'\t' || (b >= 0x20 && b != 0x7f)
+fn bad(reason: &'static str) -> Refusal {
+    Refusal::new(400, reason)
 }
 
 impl Decoder {
     /// Steps over framing at the start of `input`. Returns how many bytes
     /// of framing it consumed and what comes next.
-    pub fn advance(&mut self, input: &[u8]) -> Result<(usize, Next), HttpError> {
+    pub fn advance(&mut self, input: &[u8]) -> Result<(usize, Next), Refusal> {
         let mut used = 0;
         loop {
             match self.state {
@@ -144,7 +139,7 @@ impl Decoder {
     }
 
     /// The state after one framing byte.
-    fn step(&mut self, b: u8) -> Result<State, HttpError> {
+    fn step(&mut self, b: u8) -> Result<State, Refusal> {
         Ok(match self.state {
             State::Size { value, digits } => match (b as char).to_digit(16) {
                 Some(d) if digits < MAX_DIGITS => State::Size {
@@ -198,7 +193,7 @@ impl Decoder {
     }
 
     /// After the size digits: optional whitespace, then `;` or CR.
-    fn after_size(&self, value: u64, b: u8) -> Result<State, HttpError> {
+    fn after_size(&self, value: u64, b: u8) -> Result<State, Refusal> {
         Ok(match b {
             b' ' | b'\t' => State::SizeSpace { value },
             b';' => State::Extension { value, len: 0 },
@@ -207,7 +202,7 @@ impl Decoder {
         })
     }
 
-    fn trailer_byte(&mut self, b: u8) -> Result<State, HttpError> {
+    fn trailer_byte(&mut self, b: u8) -> Result<State, Refusal> {
         self.trailer += 1;
         if !is_text(b) {
             return Err(bad("invalid trailer field"));
@@ -225,7 +220,7 @@ mod tests {
 
     /// Decodes all of `input`, fed in pieces of `step` bytes; returns the
     /// body and how many input bytes the coding took.
-    fn decode(input: &[u8], step: usize) -> Result<(Vec<u8>, usize), HttpError> {
+    fn decode(input: &[u8], step: usize) -> Result<(Vec<u8>, usize), Refusal> {
         let mut d = Decoder::default();
         let mut body = Vec::new();
         let mut fed = 0;

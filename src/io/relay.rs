@@ -17,10 +17,9 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
+use nix::fcntl::{FcntlArg, SpliceFFlags, fcntl, splice};
 
-/// Size asked for the relay's pipes and for a bulk producer's pipe.
-pub const BULK_PIPE: usize = 1 << 20;
+use super::pipe::bulk_pipe;
 
 pub struct Relay {
     read: OwnedFd,
@@ -39,19 +38,6 @@ pub struct Relay {
 
 fn flags() -> SpliceFFlags {
     SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK
-}
-
-/// Asks for a larger pipe buffer, so that a bulk transfer takes fewer
-/// steps; a refusal (the per-user pipe memory limit) is harmless.
-pub fn enlarge_pipe(fd: impl AsFd) {
-    let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(BULK_PIPE as i32));
-}
-
-/// A non-blocking pipe for splicing, as large as the system allows.
-pub fn bulk_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
-    enlarge_pipe(&write);
-    Ok((read, write))
 }
 
 impl Relay {
@@ -178,6 +164,7 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::OFlag;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
 

@@ -1,0 +1,251 @@
+//! One request, whatever protocol brought it, to its response. A path
+//! outside the prefix goes to the static files (`--static`); under it,
+//! the path is routed to a script, what can be refused before the body
+//! is read is refused, the body is made ready (a body of unknown length
+//! is spooled to a temporary file, or streamed with `--chunked stream`),
+//! the script runs, and its local redirects are followed. Refusals are
+//! rcgi's own pages ([`reply`]).
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Seek;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cgi::{self, Job, Ran, Stdin, env};
+use crate::client::{BodyError, Client, Request, Served};
+use crate::gate::Gate;
+use crate::reply;
+use crate::route::{self, Found, Mount, Route};
+use crate::static_files;
+use crate::status::Refusal;
+
+/// How long a request waits for a free script slot before 503.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// Local redirects followed for one request.
+const REDIRECT_HOPS: usize = 10;
+
+/// How a body of unknown length (chunked) reaches a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChunkedMode {
+    /// Decoded into a temporary file; the script gets CONTENT_LENGTH.
+    #[default]
+    Spool,
+    /// Decoded as it comes into the script's stdin, without
+    /// CONTENT_LENGTH; the script reads to end-of-file.
+    Stream,
+}
+
+/// What requests are served from, and how.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mount: Mount,
+    /// The `--static` folder, canonical.
+    pub static_root: Option<PathBuf>,
+    pub chunked: ChunkedMode,
+    /// Failure pages tell the whole story (`--debug`).
+    pub debug: bool,
+    pub env: env::Settings,
+    pub script: cgi::Limits,
+    /// Scripts running at once.
+    pub max_scripts: usize,
+}
+
+/// The settings, and the slots of the scripts running now.
+pub struct Site {
+    pub settings: Settings,
+    scripts: Gate,
+}
+
+impl Site {
+    pub fn new(settings: Settings) -> Site {
+        let n = settings.max_scripts;
+        Site {
+            settings,
+            scripts: Gate::new(n, n),
+        }
+    }
+}
+
+pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
+    let s = &site.settings;
+    if req.path == "*" {
+        return reply::refusal(client, &Refusal::new(404, "no resource for OPTIONS *"));
+    }
+    if let Some(files) = &s.static_root {
+        if !route::under_prefix(&s.mount.prefix, &req.path) {
+            return static_files::serve(files, &s.mount.root, req, client);
+        }
+    }
+    let route = match route::resolve(&s.mount, &req.path) {
+        Ok(Found::Script(route)) => route,
+        Ok(Found::AddSlash) => return reply::moved(client, &with_slash(req)),
+        Err(e) => return reply::refusal(client, &e),
+    };
+    if let Err(e) = client.check_length() {
+        return reply::refusal(client, &e);
+    }
+    let Some(_slot) = site.scripts.enter_within(SLOT_WAIT) else {
+        return reply::busy(client, "too many scripts running");
+    };
+    if client.begin().is_err() {
+        return Served {
+            status: 499,
+            bytes: 0,
+            close: true,
+        };
+    }
+    let (stdin, content_length) = match (client.length(), s.chunked) {
+        (Some(0), _) => (Stdin::Empty, Some(0)),
+        (Some(n), _) => (Stdin::Body, Some(n)),
+        (None, _) if client.complete() => (Stdin::Empty, None),
+        (None, ChunkedMode::Stream) => (Stdin::Body, None),
+        (None, ChunkedMode::Spool) => match spool(client) {
+            Ok((file, n)) => (Stdin::File(file), Some(n)),
+            Err(served) => return served,
+        },
+    };
+    run_with_redirects(s, req, client, route, stdin, content_length)
+}
+
+/// Reads a body of unknown length into an unnamed temporary file (gone
+/// when closed, even if rcgi dies); returns it rewound, with its length,
+/// or the refusal sent.
+fn spool(client: &mut dyn Client) -> Result<(File, u64), Served> {
+    let mut file = match tempfile::tempfile() {
+        Ok(file) => file,
+        Err(e) => return Err(reply::refusal(client, &cannot_store(e))),
+    };
+    let refused = match client.spool(&file) {
+        Ok(n) => match file.rewind() {
+            Ok(()) => return Ok((file, n)),
+            Err(e) => cannot_store(e),
+        },
+        Err(BodyError::Refused(e)) => e,
+        Err(BodyError::Gone(gone)) => Refusal::new(400, gone.0),
+    };
+    Err(reply::refusal(client, &refused))
+}
+
+fn cannot_store(e: std::io::Error) -> Refusal {
+    crate::log::error(format_args!("cannot spool a chunked body: {e}"));
+    Refusal::new(500, "cannot store the request body")
+}
+
+/// The request's path with a `/` added (and its query kept).
+fn with_slash(req: &Request) -> String {
+    match &req.query {
+        Some(q) => format!("{}/?{q}", req.path),
+        None => format!("{}/", req.path),
+    }
+}
+
+/// Runs the script, then the scripts its local redirects name.
+fn run_with_redirects(
+    s: &Settings,
+    original: &Request,
+    client: &mut dyn Client,
+    mut route: Route,
+    mut stdin: Stdin,
+    mut content_length: Option<u64>,
+) -> Served {
+    let mut redirected: Option<Request> = None;
+    for _hop in 0..=REDIRECT_HOPS {
+        let req = redirected.as_ref().unwrap_or(original);
+        let target = match cgi::run(client, job(s, req, &route, stdin, content_length)) {
+            Ran::Served(served) => return served,
+            Ran::Redirect(target) => target,
+        };
+        let next = match redirect_request(original, &target) {
+            Ok(next) => next,
+            Err(e) => return reply::refusal(client, &e),
+        };
+        route = match route::resolve(&s.mount, &next.path) {
+            Ok(Found::Script(r)) => r,
+            Ok(Found::AddSlash) => {
+                let e = Refusal::new(404, "local redirect to a folder");
+                return reply::refusal(client, &e);
+            }
+            Err(e) => return reply::refusal(client, &e),
+        };
+        redirected = Some(next);
+        (stdin, content_length) = (Stdin::Empty, None);
+    }
+    reply::refusal(client, &Refusal::new(500, "too many local redirects"))
+}
+
+/// What it takes to run `route` for `req`.
+fn job<'a>(
+    s: &'a Settings,
+    req: &Request,
+    route: &'a Route,
+    stdin: Stdin,
+    content_length: Option<u64>,
+) -> Job<'a> {
+    let mut extra: Vec<(OsString, OsString)> = Vec::new();
+    if matches!(stdin, Stdin::Body) && content_length.is_none() {
+        extra.push(("HTTP_TRANSFER_ENCODING".into(), "chunked".into()));
+    }
+    let (program, args) = match route.handler.map(|i| &s.mount.handlers[i]) {
+        Some(h) => {
+            // php-cgi's cgi.force_redirect wants proof it runs under a
+            // server.
+            extra.push(("REDIRECT_STATUS".into(), "200".into()));
+            let mut args = h.args.clone();
+            args.push(route.script.clone().into_os_string());
+            (h.program.as_path(), args)
+        }
+        None => (route.script.as_path(), Vec::new()),
+    };
+    let env = env::build(&env::Inputs {
+        req,
+        route,
+        content_length,
+        document_root: &s.mount.root,
+        extra,
+        settings: &s.env,
+    });
+    Job {
+        program,
+        args,
+        dir: route.script.parent().unwrap_or(&s.mount.root),
+        name: &route.script_name,
+        file: &route.script,
+        env,
+        stdin,
+        nph: route.nph,
+        limits: &s.script,
+        debug: s.debug,
+    }
+}
+
+/// The request a local redirect makes: a GET (HEAD stays HEAD) of the
+/// new path, with the original headers but no body.
+fn redirect_request(original: &Request, location: &[u8]) -> Result<Request, Refusal> {
+    let location =
+        std::str::from_utf8(location).map_err(|_| Refusal::new(502, "invalid local redirect"))?;
+    let location = location.split('#').next().unwrap_or(location);
+    let (path, query) = match location.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (location, None),
+    };
+    let headers = original
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            !["content-length", "content-type", "transfer-encoding"]
+                .iter()
+                .any(|h| n.eq_ignore_ascii_case(h))
+        })
+        .cloned()
+        .collect();
+    let method = if original.head_only() { "HEAD" } else { "GET" };
+    Ok(Request {
+        method: method.to_string(),
+        target: location.to_string(),
+        path: path.to_string(),
+        query,
+        headers,
+        ..original.clone()
+    })
+}

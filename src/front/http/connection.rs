@@ -1,0 +1,96 @@
+//! One HTTP connection's request loop: read a request, hand it to
+//! dispatch with the client's side of it, log it, and go on to the next
+//! one while keep-alive allows (pipelined requests are answered in
+//! order, as they are read one after the other). A request rcgi cannot
+//! parse gets its error status and ends the connection; so does any
+//! request once the server has begun to stop.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::Limits;
+use super::client::HttpClient;
+use super::head;
+use super::request::{self, ReadError};
+use super::socket::Socket;
+use crate::client::{Request, Served};
+use crate::dispatch::{self, Site};
+use crate::drain::Drain;
+use crate::log::{self, Access, Escaped};
+use crate::status::Refusal;
+
+/// How long a refusal may take to send.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one accepted connection until it ends.
+pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
+    let mut socket = match Socket::new(stream, limits.head_bytes) {
+        Ok(socket) => socket,
+        Err(e) => {
+            log::error(format_args!("cannot set up a connection: {e}"));
+            return;
+        }
+    };
+    loop {
+        let head = match request::read(&mut socket, limits) {
+            Ok(head) => head,
+            Err(ReadError::Closed | ReadError::Idle) => break,
+            Err(ReadError::Io(_)) => return,
+            Err(ReadError::Bad(e)) => {
+                refuse(&mut socket, &e);
+                break;
+            }
+        };
+        if drain.stopping() {
+            refuse(&mut socket, &Refusal::new(503, "server shutting down"));
+            break;
+        }
+        let started = Instant::now();
+        let (req, protocol) = head.into_parts(socket.local, socket.peer);
+        let served = {
+            let _in_flight = drain.request();
+            let mut client = HttpClient::new(&mut socket, &protocol, req.head_only(), limits);
+            let served = dispatch::serve(site, &req, &mut client);
+            let clean = !served.close && client.settle_body();
+            Served {
+                close: served.close || !clean,
+                ..served
+            }
+        };
+        access(&socket, &req, &served, started);
+        if served.close || !protocol.keep_alive || drain.stopping() {
+            break;
+        }
+    }
+    socket.close();
+}
+
+/// Answers a request that could not be parsed (or came at a bad time),
+/// and logs it; the connection ends after.
+fn refuse(socket: &mut Socket, e: &Refusal) {
+    let (out, bytes) = head::refusal(e.status, e.reason, &[]);
+    let _ = socket.write_all(&out, REFUSAL_TIMEOUT);
+    log::error(format_args!("{}: {e}", socket.peer));
+    log::access(&Access {
+        client: socket.peer.ip(),
+        request_line: format_args!("-"),
+        status: e.status,
+        bytes,
+        duration: Duration::ZERO,
+    });
+}
+
+fn access(socket: &Socket, req: &Request, served: &Served, started: Instant) {
+    log::access(&Access {
+        client: socket.peer.ip(),
+        request_line: format_args!(
+            "{} {} {}",
+            Escaped(req.method.as_bytes()),
+            Escaped(req.target.as_bytes()),
+            req.protocol
+        ),
+        status: served.status,
+        bytes: served.bytes,
+        duration: started.elapsed(),
+    });
+}

@@ -1,0 +1,8 @@
+//! Plumbing below every protocol: bulk pipes and the relay that moves a
+//! body by splice(2) without copying it, the per-thread buffer reads go
+//! into, and waiting on one descriptor with a deadline.
+
+pub mod pipe;
+pub mod relay;
+pub mod scratch;
+pub mod wait;

@@ -1,0 +1,150 @@
+//! The accept loop: take each connection as it comes, within the
+//! connection bound, and give it a thread of its own running the HTTP
+//! front end; past the bound, a connection gets a 503 at once and is
+//! closed. Accept failures are never fatal: running out of descriptors
+//! or memory pauses accepting for a moment instead of spinning.
+
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::Shared;
+use super::signals::Stop;
+use crate::front::http::{connection, head};
+use crate::log;
+
+/// Stack for a connection thread: buffers live on the heap.
+const THREAD_STACK: usize = 256 * 1024;
+/// The pause after accepting failed for want of descriptors or memory.
+const BACK_OFF: Duration = Duration::from_millis(100);
+/// The pause after a connection thread could not be started.
+const THREAD_BACK_OFF: Duration = Duration::from_millis(10);
+
+/// A count of connections served now, bounded.
+pub struct Slots {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Slots {
+    pub fn new(limit: usize) -> Slots {
+        Slots {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes a place if one is free.
+    fn try_take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives a place back; true if it was the last one taken.
+    fn release(&self) -> bool {
+        self.used.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// Accepts connections until `stop` is readable.
+pub fn until_stopped(listener: &TcpListener, stop: &Stop, shared: &Arc<Shared>) {
+    loop {
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                log::error(format_args!("poll on the listener failed: {e}"));
+                thread::sleep(BACK_OFF);
+                continue;
+            }
+        }
+        if fds[1].any().unwrap_or(false) {
+            return;
+        }
+        match listener.accept() {
+            Ok((stream, _)) => start_connection(shared, stream),
+            Err(e) => back_off(&e),
+        }
+    }
+}
+
+fn back_off(e: &io::Error) {
+    if let Some(nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOBUFS | nix::libc::ENOMEM) =
+        e.raw_os_error()
+    {
+        log::error(format_args!("accept: {e}; pausing"));
+        thread::sleep(BACK_OFF);
+    }
+}
+
+fn start_connection(shared: &Arc<Shared>, stream: TcpStream) {
+    if !shared.slots.try_take() {
+        refuse_busy(stream);
+        return;
+    }
+    let shared_for_thread = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name("conn".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            // Gives the place back however the thread ends, a panic too.
+            let _place = Place(&shared_for_thread.slots);
+            let s = &*shared_for_thread;
+            connection::serve(stream, &s.http, &s.site, &s.drain);
+        });
+    if let Err(e) = spawned {
+        shared.slots.release();
+        log::error(format_args!("cannot start a connection thread: {e}"));
+        thread::sleep(THREAD_BACK_OFF);
+    }
+}
+
+/// A connection's place in the bound, freed on drop.
+struct Place<'a>(&'a Slots);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.0.release() {
+            give_back_memory();
+        }
+    }
+}
+
+/// Once no connection is left, hands the memory the connections freed
+/// back to the system: glibc's malloc keeps freed memory in its
+/// per-thread arenas, which would leave an idle rcgi as large as its
+/// busiest moment.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn give_back_memory() {
+    // SAFETY: malloc_trim only releases free memory of the allocator; it
+    // takes no pointer, and it locks each arena it trims, so other threads
+    // may allocate meanwhile.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
+
+/// Other C libraries (musl) have no arenas to trim.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_back_memory() {}
+
+/// Past the connection bound: a 503 sent without waiting, then close.
+fn refuse_busy(stream: TcpStream) {
+    let retry = [("Retry-After".to_string(), b"1".to_vec())];
+    let (out, _) = head::refusal(503, "too many connections", &retry);
+    let _ = stream.set_nonblocking(true);
+    let _ = io::Write::write(&mut &stream, &out);
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Fuzzes rcgi's three parsers of untrusted bytes with cargo-fuzz
-# (libFuzzer), SECONDS_PER_TARGET seconds each (default 60):
+# Fuzzes rcgi's parsers of untrusted bytes with cargo-fuzz (libFuzzer),
+# SECONDS_PER_TARGET seconds each (default 60):
 #
-#   request_head    rcgi::http::request::{find_head_end, parse_head}
-#   chunked         rcgi::http::chunked::Decoder
-#   script_headers  rcgi::cgi::headers::{find_end, parse}
+#   request_head    rcgi::front::http::request::{find_head_end, parse_head}
+#   chunked         rcgi::front::http::chunked::Decoder
+#   script_headers  rcgi::cgi::header_block::{find_end, parse}
+#   whole_request   a head, then its body through the body reader over a
+#                   loopback connection, against --max-body
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]
 #
@@ -52,7 +54,7 @@ if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2
     exit 2
 fi
-read -r -a targets <<<"${FUZZ_TARGETS:-request_head chunked script_headers}"
+read -r -a targets <<<"${FUZZ_TARGETS:-request_head chunked script_headers whole_request}"
 fork=${FUZZ_FORK:-1}
 export RUSTC_BOOTSTRAP=1
 

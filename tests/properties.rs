@@ -820,3 +820,87 @@ proptest! {
         prop_assert!(header_block::parse(&input).is_err());
     }
 }
+
+// ---------------------------------------------------------------------
+// Body accounting: the body reader against --max-body, with the client's
+// bytes cut into arbitrary reads, streamed and spooled.
+
+use parsers::body::{self as body_drive, chunked};
+use rcgi::client::BodyError;
+use rcgi::front::BodyLimits;
+
+fn body_limits(max: u64) -> BodyLimits {
+    BodyLimits {
+        max,
+        // No rate: these cases test the accounting, not the clock.
+        min_rate: 0,
+        ..BodyLimits::default()
+    }
+}
+
+/// A chunk: small, or (now and then) declaring a size near 2^64 that no
+/// client could send, with only the data that fits before it is refused.
+fn chunk() -> impl Strategy<Value = (u64, Vec<u8>)> {
+    prop_oneof![
+        8 => vec(any::<u8>(), 1..300).prop_map(|d| (d.len() as u64, d)),
+        1 => (0u64..16, vec(any::<u8>(), 0..40))
+            .prop_map(|(k, d)| (u64::MAX - k, d)),
+    ]
+}
+
+fn is_413(outcome: &Result<(), BodyError>) -> bool {
+    matches!(outcome, Err(BodyError::Refused(e)) if e.status == 413)
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    /// A chunked body is refused (413) exactly when the sum of its chunk
+    /// sizes passes the bound, however the bytes arrive; a script never
+    /// gets more than the bound, and a body within it arrives whole.
+    #[test]
+    fn chunk_sizes_are_summed_against_the_bound(
+        chunks in vec(chunk(), 1..8),
+        max in 1u64..2000,
+        cuts in vec(any::<usize>(), 0..12),
+    ) {
+        let input = chunked(&chunks, b"GET /next HTTP/1.1\r\n\r\n");
+        let total = chunks.iter().try_fold(0u64, |sum, (size, _)| sum.checked_add(*size));
+        let over = total.is_none_or(|t| t > max);
+        let streamed = body_drive::stream(BodyFraming::Chunked, body_limits(max), &input, &cuts);
+        prop_assert!(streamed.delivered.len() as u64 <= max);
+        if over {
+            prop_assert!(is_413(&streamed.outcome), "{:?}", streamed.outcome);
+        } else {
+            prop_assert!(streamed.outcome.is_ok(), "{:?}", streamed.outcome);
+            let body: Vec<u8> = chunks.iter().flat_map(|(_, d)| d.clone()).collect();
+            prop_assert_eq!(&streamed.delivered, &body);
+            prop_assert_eq!(&streamed.after[..], &b"GET /next HTTP/1.1\r\n\r\n"[..]);
+        }
+        let spooled = body_drive::spool(BodyFraming::Chunked, body_limits(max), &input, &cuts);
+        match spooled {
+            Ok(content) => {
+                prop_assert!(!over);
+                prop_assert_eq!(content, chunks.iter().flat_map(|(_, d)| d.clone()).collect::<Vec<u8>>());
+            }
+            Err(e) => prop_assert!(over && matches!(&e, BodyError::Refused(r) if r.status == 413), "{e:?}"),
+        }
+    }
+
+    /// A Content-Length body gives the script exactly its bytes, and what
+    /// follows stays on the connection for the next request.
+    #[test]
+    fn a_length_body_ends_where_its_length_says(
+        body in vec(any::<u8>(), 1..3000),
+        next in vec(any::<u8>(), 0..200),
+        cuts in vec(any::<usize>(), 0..12),
+    ) {
+        let mut input = body.clone();
+        input.extend_from_slice(&next);
+        let framing = BodyFraming::Length(body.len() as u64);
+        let streamed = body_drive::stream(framing, body_limits(1 << 20), &input, &cuts);
+        prop_assert!(streamed.outcome.is_ok(), "{:?}", streamed.outcome);
+        prop_assert_eq!(&streamed.delivered, &body);
+        prop_assert_eq!(&streamed.after, &next);
+    }
+}

@@ -5,6 +5,8 @@
 //! as they arrive.
 #![allow(dead_code)]
 
+pub mod body;
+
 use rcgi::cgi::header_block::ScriptHead;
 use rcgi::front::http::Limits;
 use rcgi::front::http::Version;

@@ -111,13 +111,13 @@ impl Writer {
             State::Framed(framing) => {
                 let took = framing.push(data, &mut self.out);
                 if *framing != Framing::Empty {
-                    self.bytes += took as u64;
+                    self.bytes = self.bytes.saturating_add(took as u64);
                 }
                 took
             }
             State::Raw => {
                 self.out.extend_from_slice(data);
-                self.bytes += data.len() as u64;
+                self.bytes = self.bytes.saturating_add(data.len() as u64);
                 data.len()
             }
         }
@@ -161,17 +161,19 @@ impl Writer {
                     framing.announce(n, &mut framing_bytes);
                     framing_bytes
                 })?;
-                self.bytes += n as u64;
+                self.bytes = self.bytes.saturating_add(n as u64);
                 Ok(n)
             }
             State::Framed(framing) => {
                 let n = relay.take_from(source, max)?;
-                self.bytes += framing.announce(n, &mut Vec::new()) as u64;
+                self.bytes = self
+                    .bytes
+                    .saturating_add(framing.announce(n, &mut Vec::new()) as u64);
                 Ok(n)
             }
             State::Raw => {
                 let n = relay.take_from(source, max)?;
-                self.bytes += n as u64;
+                self.bytes = self.bytes.saturating_add(n as u64);
                 Ok(n)
             }
             State::NotStarted => Err(Errno::EINVAL),
@@ -245,7 +247,7 @@ impl Writer {
         if let State::Framed(Framing::Length(left)) = &mut self.state {
             *left = left.saturating_sub(sent);
         }
-        self.bytes += sent;
+        self.bytes = self.bytes.saturating_add(sent);
         if sent < len {
             self.close = true;
         }

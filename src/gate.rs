@@ -82,6 +82,12 @@ impl Gate {
     pub fn used(&self) -> usize {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).0
     }
+
+    /// Callers waiting in the queue now.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
 }
 
 impl Drop for Permit<'_> {
@@ -106,34 +112,58 @@ mod tests {
         assert_eq!(gate.used(), 1);
     }
 
+    /// Waits, polling, until `n` callers wait in `gate`'s queue (so a test
+    /// acts on a queued waiter, not on one still on its way).
+    fn until_waiting(gate: &Gate, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while gate.waiting() != n {
+            assert!(Instant::now() < deadline, "no {n} waiters in the queue");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn a_waiter_gets_the_freed_place() {
         let gate = std::sync::Arc::new(Gate::new(1, 1));
         assert!(gate.try_take());
         let g = gate.clone();
-        let waiter = std::thread::spawn(move || g.enter_within(Duration::from_secs(5)).is_some());
-        std::thread::sleep(Duration::from_millis(50));
+        let waiter = std::thread::spawn(move || g.enter_within(Duration::from_secs(60)).is_some());
+        until_waiting(&gate, 1);
         gate.release();
         assert!(waiter.join().unwrap());
+        assert_eq!((gate.used(), gate.waiting()), (0, 0));
     }
 
     #[test]
     fn the_queue_is_bounded() {
         let gate = std::sync::Arc::new(Gate::new(1, 1));
         assert!(gate.try_take());
+        // The waiter fills the queue, for far longer than the test takes.
         let g = gate.clone();
-        let waiter =
-            std::thread::spawn(move || g.enter_within(Duration::from_millis(300)).is_some());
-        std::thread::sleep(Duration::from_millis(50));
-        let started = Instant::now();
+        let waiter = std::thread::spawn(move || g.enter_within(Duration::from_secs(20)).is_some());
+        until_waiting(&gate, 1);
+        // Refused at once: it returns while the waiter is still queued. Had
+        // it queued too, it would return only after its own wait, twice the
+        // waiter's, when the waiter has left the queue.
         assert!(
-            gate.enter_within(Duration::from_secs(5)).is_none(),
+            gate.enter_within(Duration::from_secs(40)).is_none(),
             "queue full"
         );
+        assert_eq!(gate.waiting(), 1, "refused at once");
+        gate.release();
         assert!(
-            started.elapsed() < Duration::from_millis(100),
-            "refused at once"
+            waiter.join().unwrap(),
+            "the refusal left the waiter its place"
         );
-        assert!(!waiter.join().unwrap(), "the waiter timed out");
+        // A waiter that no one frees a place for gives up after its wait,
+        // and leaves the queue.
+        assert!(gate.try_take());
+        let started = Instant::now();
+        assert!(
+            gate.enter_within(Duration::from_millis(50)).is_none(),
+            "the waiter timed out"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50), "it waited");
+        assert_eq!(gate.waiting(), 0);
     }
 }

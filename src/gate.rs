@@ -30,11 +30,6 @@ impl Gate {
         }
     }
 
-    /// Takes a place if one is free now.
-    pub fn try_enter(&self) -> Option<Permit<'_>> {
-        self.enter_within(Duration::ZERO)
-    }
-
     /// Takes a place, waiting at most `wait` for one to be freed (if the
     /// queue has room).
     pub fn enter_within(&self, wait: Duration) -> Option<Permit<'_>> {
@@ -65,22 +60,23 @@ impl Gate {
         Some(Permit { gate: self })
     }
 
-    /// Takes a place if one is free now, without a permit: the caller
-    /// must [`Gate::release`] it (for places held across threads).
-    pub fn try_take(&self) -> bool {
-        self.try_enter().map(std::mem::forget).is_some()
-    }
-
-    /// Frees a place taken with [`Gate::try_take`].
-    pub fn release(&self) {
+    /// Frees a place (a permit's drop).
+    fn release(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.0 = state.0.saturating_sub(1);
         self.freed.notify_one();
     }
 
     /// Places taken now.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    fn used(&self) -> usize {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Callers waiting in the queue now.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 }
 
@@ -94,6 +90,12 @@ impl Drop for Permit<'_> {
 mod tests {
     use super::*;
 
+    impl Gate {
+        fn try_enter(&self) -> Option<Permit<'_>> {
+            self.enter_within(Duration::ZERO)
+        }
+    }
+
     #[test]
     fn bounds_and_frees() {
         let gate = Gate::new(2, 1);
@@ -106,34 +108,58 @@ mod tests {
         assert_eq!(gate.used(), 1);
     }
 
+    /// Waits, polling, until `n` callers wait in `gate`'s queue (so a test
+    /// acts on a queued waiter, not on one still on its way).
+    fn until_waiting(gate: &Gate, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while gate.waiting() != n {
+            assert!(Instant::now() < deadline, "no {n} waiters in the queue");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn a_waiter_gets_the_freed_place() {
         let gate = std::sync::Arc::new(Gate::new(1, 1));
-        assert!(gate.try_take());
+        let held = gate.try_enter().unwrap();
         let g = gate.clone();
-        let waiter = std::thread::spawn(move || g.enter_within(Duration::from_secs(5)).is_some());
-        std::thread::sleep(Duration::from_millis(50));
-        gate.release();
+        let waiter = std::thread::spawn(move || g.enter_within(Duration::from_secs(60)).is_some());
+        until_waiting(&gate, 1);
+        drop(held);
         assert!(waiter.join().unwrap());
+        assert_eq!((gate.used(), gate.waiting()), (0, 0));
     }
 
     #[test]
     fn the_queue_is_bounded() {
         let gate = std::sync::Arc::new(Gate::new(1, 1));
-        assert!(gate.try_take());
+        let held = gate.try_enter().unwrap();
+        // The waiter fills the queue, for far longer than the test takes.
         let g = gate.clone();
-        let waiter =
-            std::thread::spawn(move || g.enter_within(Duration::from_millis(300)).is_some());
-        std::thread::sleep(Duration::from_millis(50));
-        let started = Instant::now();
+        let waiter = std::thread::spawn(move || g.enter_within(Duration::from_secs(20)).is_some());
+        until_waiting(&gate, 1);
+        // Refused at once: it returns while the waiter is still queued. Had
+        // it queued too, it would return only after its own wait, twice the
+        // waiter's, when the waiter has left the queue.
         assert!(
-            gate.enter_within(Duration::from_secs(5)).is_none(),
+            gate.enter_within(Duration::from_secs(40)).is_none(),
             "queue full"
         );
+        assert_eq!(gate.waiting(), 1, "refused at once");
+        drop(held);
         assert!(
-            started.elapsed() < Duration::from_millis(100),
-            "refused at once"
+            waiter.join().unwrap(),
+            "the refusal left the waiter its place"
         );
-        assert!(!waiter.join().unwrap(), "the waiter timed out");
+        // A waiter that no one frees a place for gives up after its wait,
+        // and leaves the queue.
+        let _held = gate.try_enter().unwrap();
+        let started = Instant::now();
+        assert!(
+            gate.enter_within(Duration::from_millis(50)).is_none(),
+            "the waiter timed out"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50), "it waited");
+        assert_eq!(gate.waiting(), 0);
     }
 }

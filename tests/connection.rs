@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
 
 use common::{Root, is_dead, wait_until};
 
@@ -186,9 +185,14 @@ fn nothing_is_left_behind() {
         "#!/bin/sh\nprintf 'Content-Type: x\\n\\n'\nhead -c 2000000 /dev/zero\n",
     );
     let server = root.start(&[]);
-    // Warm up so lazily opened descriptors exist before counting.
+    // Warm up so lazily opened descriptors exist before counting, and
+    // count once the warm-up's connection thread has ended: all it had
+    // open is closed by then.
+    let resting = server.threads();
     server.get("/cgi-bin/hello.sh");
-    std::thread::sleep(Duration::from_millis(100));
+    wait_until("the warm-up connection to end", || {
+        (server.threads() == resting).then_some(())
+    });
     let fds_before = server.open_fds();
     for i in 0..40 {
         let path = [

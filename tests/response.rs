@@ -434,14 +434,22 @@ fn large_bodies_arrive_whole_in_every_framing() {
 fn a_slow_reader_gets_a_large_body_whole() {
     const LEN: usize = 3 << 20;
     let root = Root::new();
+    // The script says when it has handed over its whole body.
+    let writer = big_writer("Content-Type: application/octet-stream\\n\\n", LEN);
     root.script(
         "big.py",
-        &big_writer("Content-Type: application/octet-stream\\n\\n", LEN),
+        &format!("{writer}sys.stdout.flush()\nopen('written', 'w').close()\n"),
     );
     let server = root.start(&[]);
     let mut c = server.connect();
     c.send(b"GET /cgi-bin/big.py HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Read nothing until the script has written all of it: rcgi's pipes
+    // (1 MiB each, see http::relay) hold what the client has not taken,
+    // so from then on rcgi can only send as fast as the client reads.
+    let written = root.dir.path().join("written");
+    wait_until("the script to have written its whole body", || {
+        written.exists().then_some(())
+    });
     let r = c.response();
     assert!(r.body == common::noise(LEN, 88172645463325253));
 }

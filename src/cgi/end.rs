@@ -18,8 +18,10 @@ pub enum End {
     Timeout,
     /// The script was killed by this signal after its response began.
     Killed(nix::sys::signal::Signal),
-    /// The request body was refused: invalid framing, too large, or not
-    /// received in time.
+    /// The client stopped sending the request body it owes.
+    BodyStalled,
+    /// The request body was refused: invalid framing, too large, or too
+    /// slow.
     BadBody(Refusal),
     /// The client closed or reset the connection, or stopped reading.
     ClientGone(&'static str),

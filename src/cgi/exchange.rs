@@ -128,7 +128,7 @@ impl<'a> Exchange<'a> {
         }
         if self.waits_on_client() && now >= self.stall_deadline() {
             return Err(if self.wants_body() {
-                End::BadBody(Refusal::new(408, "request body not received in time"))
+                End::BodyStalled
             } else {
                 End::ClientGone("client stopped reading")
             });

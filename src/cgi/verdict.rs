@@ -30,7 +30,7 @@ enum Verdict {
 
 /// Logs how the run ended and finishes the client's response.
 pub fn conclude(mut ex: Exchange, end: End, ended: String, job: &Job) -> Ran {
-    if matches!(end, End::BadBody(_)) {
+    if matches!(end, End::BadBody(_) | End::BodyStalled) {
         ex.client().abandon();
     }
     let (words, verdict) = judge(end, &ex.stdout);
@@ -126,6 +126,12 @@ fn judge(end: End, stdout: &Stdout) -> (String, Verdict) {
             "timed out before its headers".into(),
             stdout.head_so_far(),
         ),
+        End::BodyStalled => failed(
+            408,
+            "request body not received in time",
+            "request body stalled".into(),
+            Vec::new(),
+        ),
         End::BadBody(e) => failed(
             e.status,
             e.reason,
@@ -146,6 +152,7 @@ fn mid_response(end: &End) -> String {
     match end {
         End::Timeout => "timed out mid-response".into(),
         End::Killed(signal) => format!("killed by {} mid-response", signal.as_str()),
+        End::BodyStalled => "request body stalled mid-response".into(),
         End::BadBody(e) => format!("request body refused mid-response: {e}"),
         _ => "failed mid-response".into(),
     }

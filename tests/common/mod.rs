@@ -221,6 +221,13 @@ impl Server {
             .expect("VmHWM in /proc/PID/status")
     }
 
+    /// rcgi's threads: the main one, plus one per connection being served.
+    pub fn threads(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     /// rcgi's open descriptors.
     pub fn open_fds(&self) -> usize {
         fs::read_dir(format!("/proc/{}/fd", self.pid()))
@@ -482,11 +489,18 @@ impl Client {
         });
     }
 
-    /// True if the server has closed the connection (reads end-of-file
-    /// within the wait).
+    /// True if the server has closed the connection: a read gets
+    /// end-of-file or a reset within the wait. Data, or the wait running
+    /// out with nothing, is false.
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
+        match self.reader.read(&mut byte) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        }
     }
 }
 

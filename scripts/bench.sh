@@ -1,26 +1,42 @@
 #!/usr/bin/env bash
-# Benchmark of rcgi against the spawn ceiling, lighttpd and Apache.
+# Benchmark of rcgi against the spawn ceiling and the usual CGI hosts: Go's
+# net/http/cgi, lighttpd, Apache, and nginx in front of fcgiwrap.
 #
 #     scripts/bench.sh                    # 3 runs of 10 s per measurement
 #     RUNS=1 DURATION=3 scripts/bench.sh  # a quick look
 #
 # For people, not for CI. On a fresh Debian machine it installs what it
-# needs (wrk, lighttpd, apache2, curl, python3, gcc), builds rcgi and the
-# helpers, runs everything on 127.0.0.1 only, prints one table and writes
-# it as Markdown to ./bench-results.md. What it measures:
+# needs (wrk, lighttpd, apache2, nginx, fcgiwrap, golang-go, curl, python3,
+# gcc), builds rcgi and the helpers, runs everything on 127.0.0.1 only,
+# prints one table and writes it as Markdown to ./bench-results.md. What
+# it measures:
 #
 #   spawn ceiling   examples/spawn_ceiling.rs starting each hello directly
 #                   in a loop (1 and 2 threads): the rate no fork-per-request
 #                   host can pass on this machine.
-#   hello rate      wrk, keep-alive, 1, 8 and 64 connections, against rcgi,
-#                   lighttpd (mod_cgi) and Apache (event MPM + mod_cgid),
-#                   for a compiled hello (scripts/bench/hello.c) and a
-#                   #!/bin/sh hello. Runs are interleaved (each run goes
-#                   through every concurrency, script and host in turn) so
-#                   that drift hits all hosts alike; the table has medians.
+#   hello rate      wrk, keep-alive, 1, 8 and 64 connections, for a compiled
+#                   hello (scripts/bench/hello.c) and a #!/bin/sh hello,
+#                   against rcgi and its peers:
+#                     Go       net/http/cgi (scripts/bench/gocgi.go, built
+#                              here with Debian's golang-go, standard
+#                              library only)
+#                     lighttpd mod_cgi
+#                     Apache   event MPM + mod_cgid
+#                     nginx+fcgiwrap -cN  nginx (fastcgi_pass to a Unix
+#                              socket) in front of fcgiwrap with N workers,
+#                              N = the connections of the row (its best),
+#                     nginx+fcgiwrap -c1  and with its default of 1 worker.
+#                   Runs are interleaved (each run goes through every
+#                   concurrency, script and host in turn) so that drift
+#                   hits all hosts alike; the table has medians. Its ratio
+#                   columns are /ceiling, /Go (a host's rate over Go's) and
+#                   /best peer (rcgi's rate over the fastest other host's,
+#                   named in the note); with five peers these two replace
+#                   the /lighttpd and /Apache columns of earlier versions.
 #   streaming       how long a first body line takes from the script's
 #                   write to the client while the script keeps running
-#                   (scripts/bench/stamp.c + first_line.py), every host.
+#                   (scripts/bench/stamp.c + first_line.py), every host
+#                   (nginx+fcgiwrap with 1 worker: one request at a time).
 #   500 slow        500 connections on a script that sleeps 1 s (ideal:
 #                   500 requests/s), and the worst of 5 hello requests
 #                   timed during it; rcgi only.
@@ -34,7 +50,7 @@
 #
 # Environment: RUNS (3), DURATION (seconds per wrk run and ceiling run,
 # 10), STREAM_SAMPLES (200), SLOW_DURATION (seconds of the 500-connection
-# run, 30). A default run takes about 12 minutes.
+# run, 30). A default run takes about 23 minutes.
 # Progress goes to stderr, the table to stdout. Every server, file and
 # folder it creates is removed on exit, including on Ctrl-C.
 set -euo pipefail
@@ -43,10 +59,19 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 STREAM_SAMPLES=${STREAM_SAMPLES:-200}
 SLOW_DURATION=${SLOW_DURATION:-30}
-CONNS=(1 8 64)
-HOSTS=(rcgi lighttpd apache)
-HELLOS=(hello hello.sh) # file names in the served folder
+CONNS=(1 8 64)            # wrk connections of the hello runs
+PEERS=(go lighttpd apache) # other hosts; nginx+fcgiwrap comes per connection count
+HELLOS=(hello hello.sh)    # file names in the served folder
 GIB=1073741824
+WRK_TIMEOUT=5            # seconds: wrk counts a slower hello request as an error
+WAIT_TRIES=100           # polls of WAIT_TICK while waiting for a server to start ...
+WAIT_TICK=0.1            # ... (10 s)
+STOP_TRIES=150           # polls of WAIT_TICK after SIGTERM before SIGKILL (15 s)
+KEEPALIVE_IDLE=15        # seconds a host keeps an idle connection (rcgi's default)
+KEEPALIVE_REQUESTS=1000000 # requests nginx serves on a connection (its default, 1000, would
+                           # make wrk reconnect, which the other hosts never ask for)
+NGINX_WORKERS=1          # nginx worker_processes: see start_nginx
+NGINX_CONNECTIONS=4096   # nginx worker_connections: clients plus fcgiwrap sockets
 
 start_dir=$PWD
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,9 +80,13 @@ results_md="$start_dir/bench-results.md"
 WORK=""      # temporary folder: configs, scripts, logs, the upload file
 PIDS=()      # every background process started, stopped on exit
 declare -A URL # host -> base URL of the served folder, ending in /
-declare -A LABEL=([rcgi]=rcgi [lighttpd]=lighttpd [apache]=Apache)
-declare -A VAL # measurement key -> space-separated values, one per run
-declare -A HOST_PID # host -> pid of the server process
+# host -> name in the table; nginx+fcgiwrap hosts (fcgiN) are added by start_nginx
+declare -A LABEL=([rcgi]=rcgi [go]=Go [lighttpd]=lighttpd [apache]=Apache)
+declare -A VAL      # measurement key -> space-separated values, one per run
+declare -A HOST_PID # host -> pids of its server processes, space-separated
+FCGI_COUNTS=()      # fcgiwrap worker counts started (one nginx server each)
+ROUND=()            # hosts of one hello round, set by round_hosts
+STREAM_HOSTS=()     # hosts of the streaming measurement, set in main
 RCGI_STARTS=0       # rcgi instances started so far
 ADDED_POLICY=""     # the policy-rc.d put in place during the install, if any
 
@@ -70,15 +99,16 @@ die() {
 # ---------------------------------------------------------------- setup --
 
 # Installs the tools it needs when missing. apt must not start system-wide
-# lighttpd or Apache services (they would listen on port 80 of every
-# address), so a policy-rc.d refusing service starts is put in place for
-# the install if the machine has none.
+# lighttpd, Apache, nginx or fcgiwrap services (they would listen on port
+# 80 of every address, or on a system socket), so a policy-rc.d refusing
+# service starts is put in place for the install if the machine has none.
 install_tools() {
     local missing=() tool
-    for tool in wrk curl python3; do
+    for tool in wrk curl python3 nginx fcgiwrap; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
     command -v cc >/dev/null || missing+=(gcc libc6-dev)
+    command -v go >/dev/null || missing+=(golang-go)
     for tool in lighttpd apache2; do
         dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
@@ -99,7 +129,7 @@ install_tools() {
     [ "$status" -eq 0 ] || die "apt-get install failed"
 }
 export DEBIAN_FRONTEND=noninteractive
-export PATH="$PATH:/usr/sbin:/sbin" # lighttpd and apache2 live in /usr/sbin
+export PATH="$PATH:/usr/sbin:/sbin" # lighttpd, apache2, nginx and fcgiwrap live in /usr/sbin
 
 # Writes a #!/bin/sh script, its body read from stdin, to $1.
 write_sh() {
@@ -153,6 +183,16 @@ EOF
     printf 'Hello, world!\n' >"$WORK/hello.expected"
 }
 
+# Builds the Go peer with the standard library only, offline: no module
+# proxy, none of the user's Go settings, the build cache in $WORK.
+build_go() {
+    log "== building scripts/bench/gocgi.go with $(go version | awk '{ print $3 }')"
+    GO_BIN=$WORK/gocgi
+    (cd "$WORK" && HOME=$WORK GOENV=off GOFLAGS="" GOPROXY=off GOTOOLCHAIN=local \
+        GOCACHE=$WORK/go-cache GOPATH=$WORK/go-path \
+        go build -trimpath -o "$GO_BIN" "$repo/scripts/bench/gocgi.go")
+}
+
 # ---------------------------------------------------------- processes --
 
 # Remembers a background process we started, to stop it on exit.
@@ -167,17 +207,19 @@ forget() {
     PIDS=("${PIDS[@]}")
 }
 
-# Stops one process we started: SIGTERM, then SIGKILL after 15 s; reaps it.
+# Stops one process we started: SIGTERM, then SIGKILL after 15 s; reaps
+# it. "-PID" stands for the process group PID leads (fcgiwrap's): the
+# whole group gets the signals, and it waits for the group to be gone.
 stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
+    local id=$1 i
+    kill -TERM -- "$id" 2>/dev/null || true
+    for ((i = 0; i < STOP_TRIES; i++)); do
+        kill -0 -- "$id" 2>/dev/null || break
+        sleep "$WAIT_TICK"
     done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    forget "$pid"
+    kill -KILL -- "$id" 2>/dev/null || true
+    wait "${id#-}" 2>/dev/null || true
+    forget "$id"
 }
 
 # Runs a command in the background and waits for it. Bash does not run
@@ -195,7 +237,11 @@ run_waited() {
 
 # Fails loudly if a server died (a measurement without it means nothing).
 alive() {
-    kill -0 "${HOST_PID[$1]}" 2>/dev/null || die "${LABEL[$1]} is no longer running"
+    local pids pid
+    read -ra pids <<<"${HOST_PID[$1]}"
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || die "${LABEL[$1]} is no longer running (pid $pid)"
+    done
 }
 
 # On any exit (end, error, Ctrl-C): stop every server and background job,
@@ -219,10 +265,10 @@ free_port() {
 # Waits until something accepts connections on 127.0.0.1:$1.
 wait_port() {
     local port=$1 name=$2 pid=$3 i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < WAIT_TRIES; i++)); do
         kill -0 "$pid" 2>/dev/null || die "$name exited at start"
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
+        sleep "$WAIT_TICK"
     done
     die "$name does not listen on 127.0.0.1:$port"
 }
@@ -242,11 +288,11 @@ start_rcgi() {
     RCGI_PID=$!
     started "$RCGI_PID"
     HOST_PID[rcgi]=$RCGI_PID
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < WAIT_TRIES; i++)); do
         line=$(grep -m1 '^rcgi listening on ' "$logs.error.log" || true)
         [ -n "$line" ] && break
         kill -0 "$RCGI_PID" 2>/dev/null || die "rcgi exited: $(cat "$logs.error.log")"
-        sleep 0.1
+        sleep "$WAIT_TICK"
     done
     [ -n "$line" ] || die "rcgi printed no start-up line"
     URL[rcgi]=$(sed -E 's#^rcgi listening on (http://[^ ]*/).*#\1#' <<<"$line")
@@ -271,7 +317,7 @@ accesslog.filename             = "$dir/access.log"
 server.max-connections         = 1024
 server.max-fds                 = 4096
 server.max-keep-alive-requests = 65535
-server.max-keep-alive-idle     = 15
+server.max-keep-alive-idle     = $KEEPALIVE_IDLE
 server.stream-response-body    = 1
 alias.url                      = ("/cgi-bin/" => "$WORK/cgi-bin/")
 \$HTTP["url"] =~ "^/cgi-bin/" {
@@ -314,7 +360,7 @@ ServerLimit         8
 ThreadsPerChild     64
 MaxRequestWorkers   512
 KeepAlive           On
-KeepAliveTimeout    15
+KeepAliveTimeout    $KEEPALIVE_IDLE
 MaxKeepAliveRequests 0
 LogFormat           "%h %l %u %t \"%r\" %>s %b %D" bench
 CustomLog           "$dir/access.log" bench
@@ -332,6 +378,111 @@ EOF
     started "$!"
     wait_port "$port" Apache "$!"
     URL[apache]="http://127.0.0.1:$port/cgi-bin/"
+}
+
+# Go's net/http/cgi (scripts/bench/gocgi.go, built by build_go): every
+# file under /cgi-bin/ runs as a program. Its access lines and the
+# scripts' stderr go to a file.
+start_go() {
+    local dir=$WORK/go port
+    port=$(free_port)
+    mkdir -p "$dir"
+    "$GO_BIN" -root "$WORK/cgi-bin" -port "$port" >"$dir/stdout.log" 2>"$dir/error.log" &
+    HOST_PID[go]=$!
+    started "$!"
+    wait_port "$port" Go "$!"
+    URL[go]="http://127.0.0.1:$port/cgi-bin/"
+}
+
+# Starts fcgiwrap with $1 workers on a Unix socket of its own, $2, as an
+# ordinary process in a process group of its own (setsid: its preforked
+# workers outlive a parent stopped alone, so it is stopped as a group).
+# It runs as root, like rcgi and lighttpd here; nginx's workers (nobody)
+# may use its socket. Sets FCGI_PID.
+start_fcgiwrap() {
+    local workers=$1 sock=$2 i
+    rm -f "$sock" # fcgiwrap leaves its socket behind, and will not bind over one
+    setsid fcgiwrap -s "unix:$sock" -c "$workers" >"$sock.log" 2>&1 &
+    FCGI_PID=$!
+    started "-$FCGI_PID"
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        [ -S "$sock" ] && break
+        kill -0 "$FCGI_PID" 2>/dev/null || die "fcgiwrap -c $workers exited: $(cat "$sock.log")"
+        sleep "$WAIT_TICK"
+    done
+    [ -S "$sock" ] || die "fcgiwrap -c $workers made no socket $sock"
+    # setsid runs fcgiwrap itself unless it had to fork (then the group is not ours to name).
+    [ "$(ps -o pgid= -p "$FCGI_PID" | tr -d ' ')" = "$FCGI_PID" ] ||
+        die "fcgiwrap -c $workers does not lead its own process group"
+    chmod 666 "$sock"
+}
+
+# nginx in front of fcgiwrap: one fcgiwrap per worker count ($@), and one
+# nginx with one server (port) per fcgiwrap, so every host keeps the
+# /cgi-bin/NAME layout; host fcgiN is the one with N workers. nginx runs
+# in the foreground (daemon off) with its configuration, logs, pid and
+# temporary folders in $WORK, Debian's stock fastcgi_params plus
+# SCRIPT_FILENAME, and its response buffering left on (its default):
+# fcgiwrap holds a script's output until its own buffer fills or the
+# script ends, so turning nginx's off changes neither the hello rates nor
+# the streaming delay (measured). worker_processes 1: auto (2 on this
+# 2-core machine) gave fcgiwrap the same rates within the noise at 8 and
+# 64 connections (1742-1757 against 1733-1742 req/s, and 1680-1726
+# against 1681-1690), and one worker leaves more of the other core to
+# fcgiwrap and its scripts.
+start_nginx() {
+    local dir=$WORK/nginx n sock servers="" pids=()
+    local -A port
+    mkdir -p "$dir/htdocs" "$dir/tmp"
+    for n in "$@"; do
+        sock=$dir/fcgiwrap-$n.sock
+        start_fcgiwrap "$n" "$sock"
+        pids[n]=$FCGI_PID
+        port[$n]=$(free_port)
+        servers+="
+    server {
+        listen 127.0.0.1:${port[$n]};
+        location /cgi-bin/ {
+            include       /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $WORK\$fastcgi_script_name;
+            fastcgi_pass  unix:$sock;
+        }
+    }"
+    done
+    cat >"$dir/nginx.conf" <<EOF
+daemon           off;
+master_process   on;
+worker_processes $NGINX_WORKERS;
+pid              $dir/nginx.pid;
+error_log        $dir/error.log warn;
+events {
+    worker_connections $NGINX_CONNECTIONS;
+}
+http {
+    access_log            $dir/access.log;
+    root                  $dir/htdocs;
+    keepalive_timeout     $KEEPALIVE_IDLE;
+    keepalive_requests    $KEEPALIVE_REQUESTS;
+    client_body_temp_path $dir/tmp/body;
+    fastcgi_temp_path     $dir/tmp/fastcgi;
+    proxy_temp_path       $dir/tmp/proxy;
+    scgi_temp_path        $dir/tmp/scgi;
+    uwsgi_temp_path       $dir/tmp/uwsgi;
+$servers
+}
+EOF
+    local args=(-p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf")
+    nginx -t -q "${args[@]}" >&2 || die "nginx rejects its configuration"
+    nginx "${args[@]}" >"$dir/stdout.log" 2>&1 &
+    local nginx_pid=$!
+    started "$nginx_pid"
+    for n in "$@"; do
+        wait_port "${port[$n]}" nginx "$nginx_pid"
+        URL[fcgi$n]="http://127.0.0.1:${port[$n]}/cgi-bin/"
+        HOST_PID[fcgi$n]="$nginx_pid ${pids[n]}"
+        LABEL[fcgi$n]="nginx+fcgiwrap -c$n"
+        FCGI_COUNTS+=("$n")
+    done
 }
 
 # Fails loudly unless $host answers 200 with exactly "Hello, world!\n"
@@ -385,6 +536,11 @@ ratio() {
         if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
 }
 
+# greater A B: whether number A is greater than B; "-" is less than anything.
+greater() {
+    awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && (b == "-" || a + 0 > b + 0)) }'
+}
+
 # Reads a wrk --latency report on stdin; prints "rps p50_us p99_us errors"
 # where errors counts socket errors (connect, read, write, timeout) and
 # non-2xx/3xx responses.
@@ -424,7 +580,7 @@ measure_ceiling() {
 measure_wrk() {
     local host=$1 script=$2 conns=$3 threads=$(($3 < 2 ? $3 : 2)) out
     alive "$host"
-    run_waited wrk -t "$threads" -c "$conns" -d "${DURATION}s" --timeout 5s --latency \
+    run_waited wrk -t "$threads" -c "$conns" -d "${DURATION}s" --timeout "${WRK_TIMEOUT}s" --latency \
         "${URL[$host]}$script" >"$WORK/wrk.out" 2>&1 || true
     out=$(cat "$WORK/wrk.out")
     local rps p50 p99 errors
@@ -435,8 +591,16 @@ measure_wrk() {
     add "p50|$key" "$p50"
     add "p99|$key" "$p99"
     add "err|$key" "$errors"
-    log "   $(printf '%-8s %-9s c=%-3s %8s req/s  p50 %7s us  p99 %7s us  errors %s' \
+    log "   $(printf '%-19s %-9s c=%-3s %8s req/s  p50 %7s us  p99 %7s us  errors %s' \
         "${LABEL[$host]}" "$script" "$conns" "$rps" "$p50" "$p99" "$errors")"
+}
+
+# Sets ROUND to the hosts measured at $1 connections, in order: rcgi, the
+# peers, nginx+fcgiwrap with a worker per connection and with 1 worker
+# (the same host at 1 connection, measured once).
+round_hosts() {
+    ROUND=(rcgi "${PEERS[@]}" "fcgi$1")
+    [ "$1" -eq 1 ] || ROUND+=(fcgi1)
 }
 
 # The interleaved hello runs: in each run, the ceilings, then for each
@@ -449,8 +613,9 @@ hello_runs() {
             for threads in 1 2; do measure_ceiling "$script" "$threads"; done
         done
         for conns in "${CONNS[@]}"; do
+            round_hosts "$conns"
             for script in "${HELLOS[@]}"; do
-                for host in "${HOSTS[@]}"; do measure_wrk "$host" "$script" "$conns"; done
+                for host in "${ROUND[@]}"; do measure_wrk "$host" "$script" "$conns"; done
             done
         done
     done
@@ -554,9 +719,9 @@ row() {
 
 # Builds the one table from the recorded values.
 build_table() {
-    row "test" "host" "script" "conns" "rate" "unit" "p50 us" "p99 us" "/ceiling" "/lighttpd" \
-        "/Apache" "rcgi RSS MiB" "errors" "note"
-    local script threads conns host name rps ceil
+    row "test" "host" "script" "conns" "rate" "unit" "p50 us" "p99 us" "/ceiling" "/Go" \
+        "/best peer" "RSS MiB" "errors" "note"
+    local script threads conns host name rps ceil go best best_rps
     for script in "${HELLOS[@]}"; do
         name=$([ "$script" = hello ] && echo "hello (C)" || echo "$script")
         ceil=$(med "ceil|$script|2")
@@ -567,16 +732,25 @@ build_table() {
                 "$(ratio "$c" "$ceil")" - - - 0 ""
         done
         for conns in "${CONNS[@]}"; do
-            for host in "${HOSTS[@]}"; do
-                local key="$host|$script|$conns" vs_l=- vs_a=-
+            round_hosts "$conns"
+            go=$(med "rps|go|$script|$conns")
+            best="" best_rps=-
+            for host in "${ROUND[@]}"; do
+                [ "$host" = rcgi ] && continue
+                rps=$(med "rps|$host|$script|$conns")
+                if greater "$rps" "$best_rps"; then best=$host best_rps=$rps; fi
+            done
+            for host in "${ROUND[@]}"; do
+                local key="$host|$script|$conns" vs_go=- vs_best=- note=""
                 rps=$(med "rps|$key")
-                if [ "$host" = rcgi ]; then
-                    vs_l=$(ratio "$rps" "$(med "rps|lighttpd|$script|$conns")")
-                    vs_a=$(ratio "$rps" "$(med "rps|apache|$script|$conns")")
+                [ "$host" = go ] || vs_go=$(ratio "$rps" "$go")
+                if [ "$host" = rcgi ] && [ -n "$best" ]; then
+                    vs_best=$(ratio "$rps" "$best_rps")
+                    note="best peer: ${LABEL[$best]}"
                 fi
                 row "hello rate" "${LABEL[$host]}" "$name" "$conns" "$(num %.0f "$rps")" "req/s" \
                     "$(num %.0f "$(med "p50|$key")")" "$(num %.0f "$(med "p99|$key")")" \
-                    "$(ratio "$rps" "$ceil")" "$vs_l" "$vs_a" - "$(total "err|$key")" ""
+                    "$(ratio "$rps" "$ceil")" "$vs_go" "$vs_best" - "$(total "err|$key")" "$note"
             done
         done
     done
@@ -594,7 +768,7 @@ build_table() {
     done
     row "idle" rcgi - - - - - - - - - "$IDLE_START" - "RSS right after start"
     row "idle" rcgi - - - - - - - - - "$IDLE_AFTER" - "RSS after the hello runs"
-    for host in "${HOSTS[@]}"; do
+    for host in "${STREAM_HOSTS[@]}"; do
         local n med p99 fails
         read -r _ n _ med _ p99 _ fails <<<"${VAL[stream|$host]}"
         row "streaming 1st line" "${LABEL[$host]}" "stamp (C)" 1 - - "$med" "$p99" - - - - "$fails" \
@@ -629,13 +803,17 @@ print_markdown() {
 
 # What was measured, with versions.
 hosts_line() {
-    local rcgi lighttpd apache wrk_version
+    local rcgi lighttpd apache go nginx fcgiwrap wrk_version
     rcgi=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
+    go=$(go version | awk '{ print $3 }')
     lighttpd=$(lighttpd -v 2>&1 | awk 'NR == 1 { print $1 }')
     apache=$(apache2 -v 2>&1 | sed -n 's/^Server version: //p')
+    nginx=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+    fcgiwrap=$({ fcgiwrap -h 2>&1 || true; } | awk '/^fcgiwrap version/ { print $3 }')
     wrk_version=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')
-    echo "Hosts: rcgi $rcgi; $lighttpd with mod_cgi; $apache with the event MPM and mod_cgid" \
-        "(mod_cgi needs prefork). Client: wrk $wrk_version. All on 127.0.0.1, access logs to files."
+    echo "Hosts: rcgi $rcgi; Go $go net/http/cgi; $lighttpd with mod_cgi; $apache with the event" \
+        "MPM and mod_cgid (mod_cgi needs prefork); $nginx (1 worker process) with fcgiwrap" \
+        "$fcgiwrap. Client: wrk $wrk_version. All on 127.0.0.1, access logs to files."
 }
 
 legend() {
@@ -644,12 +822,15 @@ spawn ceiling: examples/spawn_ceiling.rs starting the script directly (posix_spa
 hello rate: wrk with keep-alive (1 wrk thread for 1 connection, else 2), runs interleaved across hosts.
 rate: median of $RUNS runs of $DURATION s. p50 us, p99 us: medians of wrk's latency percentiles, microseconds.
 /ceiling: rate divided by the 2-thread spawn ceiling of the same script; the ceiling loop has at most 2 starts
-in flight, so a host overlapping more (8, 64 connections) can pass 1. /lighttpd, /Apache: rcgi's rate divided
-by theirs for the same script and connections. errors: non-2xx responses and socket errors, all runs.
+in flight, so a host overlapping more (8, 64 connections) can pass 1. /Go: the rate divided by Go's for the
+same script and connections. /best peer: rcgi's rate divided by the fastest other host's (named in the note).
+nginx+fcgiwrap -cN: fcgiwrap with N worker processes (one per connection at 8 and 64, its default of 1 at -c1).
+errors: non-2xx responses and socket errors, all runs.
 download, upload: curl through a fresh rcgi per transfer, 1 GiB over curl's total time, median of $RUNS;
 MB = 10^6 bytes; rcgi RSS: the highest peak (VmHWM) of those runs. idle: rcgi's VmRSS. MiB = 2^20 bytes.
 streaming 1st line: from the script's clock_gettime just before it writes its first body line to the client's
 read of that line, while the script keeps running 50 ms more; median and p99 of the requests, microseconds.
+About 50000 means the host sent the line only when the script ended (Go's net/http/cgi, fcgiwrap).
 500 slow requests: wrk -c 500 on a script sleeping 1 s (ideal 500 req/s), and the slowest of 5 hello
 requests made with curl during it.
 EOF
@@ -679,15 +860,22 @@ main() {
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcgi-bench.XXXXXX")
     chmod 755 "$WORK" # Apache's scripts run as www-data
     build_all
+    build_go
 
-    log "== starting rcgi, lighttpd and Apache on 127.0.0.1"
+    log "== starting rcgi, Go, lighttpd, Apache and nginx+fcgiwrap on 127.0.0.1"
     start_rcgi hello
     local rcgi_pid=$RCGI_PID
     IDLE_START=$(mem_mib "$rcgi_pid" VmRSS)
+    start_go
     start_lighttpd
     start_apache
+    # fcgiwrap with 1 worker, and with as many as the connections of each run.
+    local counts
+    mapfile -t counts < <(printf '%s\n' 1 "${CONNS[@]}" | sort -nu)
+    start_nginx "${counts[@]}"
+    STREAM_HOSTS=(rcgi "${PEERS[@]}" fcgi1)
     local host script
-    for host in "${HOSTS[@]}"; do
+    for host in rcgi "${PEERS[@]}" "${FCGI_COUNTS[@]/#/fcgi}"; do
         for script in "${HELLOS[@]}"; do check_hello "$host" "$script"; done
         log "   ${LABEL[$host]}: ${URL[$host]} answers hello and hello.sh, keep-alive"
     done
@@ -696,7 +884,7 @@ main() {
     IDLE_AFTER=$(mem_mib "$rcgi_pid" VmRSS)
 
     log "== streaming latency, $STREAM_SAMPLES samples per host"
-    for host in "${HOSTS[@]}"; do measure_streaming "$host"; done
+    for host in "${STREAM_HOSTS[@]}"; do measure_streaming "$host"; done
 
     log "== 500 connections on a script sleeping 1 s (rcgi)"
     measure_slow

@@ -38,8 +38,15 @@
 #                   (scripts/bench/stamp.c + first_line.py), every host
 #                   (nginx+fcgiwrap with 1 worker: one request at a time).
 #   500 slow        500 connections on a script that sleeps 1 s (ideal:
-#                   500 requests/s), and the worst of 5 hello requests
-#                   timed during it; rcgi only.
+#                   500 requests/s) for SLOW_DURATION s, every host in turn:
+#                   completed requests, errors, the worst of 5 hello
+#                   requests timed during it, and the host's peak RSS (the
+#                   sum over its own processes, sampled by
+#                   scripts/bench/rss_tree.py). nginx+fcgiwrap runs it with
+#                   64 fcgiwrap workers: a worker per connection (500
+#                   preforked processes) is not how anyone runs it, and 64
+#                   is the most the hello runs use; so it can run at most
+#                   64 scripts at once, and the others wait in its queue.
 #   bulk            1 GiB download (with and without Content-Length) and
 #                   1 GiB upload (Content-Length, chunked spooled, chunked
 #                   streamed with --chunked stream) through rcgi with
@@ -50,7 +57,7 @@
 #
 # Environment: RUNS (3), DURATION (seconds per wrk run and ceiling run,
 # 10), STREAM_SAMPLES (200), SLOW_DURATION (seconds of the 500-connection
-# run, 30). A default run takes about 23 minutes.
+# run, 15). A default run takes about 23 minutes.
 # Progress goes to stderr, the table to stdout. Every server, file and
 # folder it creates is removed on exit, including on Ctrl-C.
 set -euo pipefail
@@ -58,7 +65,7 @@ set -euo pipefail
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 STREAM_SAMPLES=${STREAM_SAMPLES:-200}
-SLOW_DURATION=${SLOW_DURATION:-30}
+SLOW_DURATION=${SLOW_DURATION:-15}
 CONNS=(1 8 64)            # wrk connections of the hello runs
 PEERS=(go lighttpd apache) # other hosts; nginx+fcgiwrap comes per connection count
 HELLOS=(hello hello.sh)    # file names in the served folder
@@ -72,6 +79,16 @@ KEEPALIVE_REQUESTS=1000000 # requests nginx serves on a connection (its default,
                            # make wrk reconnect, which the other hosts never ask for)
 NGINX_WORKERS=1          # nginx worker_processes: see start_nginx
 NGINX_CONNECTIONS=4096   # nginx worker_connections: clients plus fcgiwrap sockets
+SLOW_CONNS=500           # wrk connections of the slow run
+SLOW_FCGI_WORKERS=64     # fcgiwrap -c in the slow run (see the header)
+SLOW_TIMEOUT=20          # seconds: wrk's timeout in the slow run, above the ~8 s a request
+                         # waits behind fcgiwrap's 64 workers (500 / 64 seconds), so
+                         # that waiting shows as latency and errors are real failures
+SLOW_PROBES=5            # hello requests timed during a slow run ...
+SLOW_PROBE_DELAY=2       # ... the first this many seconds after wrk starts, then one a second
+PROBE_MAX_TIME=30        # seconds curl waits for one of them
+SLOW_SETTLE=2            # seconds after a slow run for the scripts in flight (1 s) to end
+RSS_INTERVAL=0.25        # seconds between two RSS samples during a slow run
 
 start_dir=$PWD
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -87,6 +104,7 @@ declare -A HOST_PID # host -> pids of its server processes, space-separated
 FCGI_COUNTS=()      # fcgiwrap worker counts started (one nginx server each)
 ROUND=()            # hosts of one hello round, set by round_hosts
 STREAM_HOSTS=()     # hosts of the streaming measurement, set in main
+SLOW_HOSTS=()       # hosts of the slow run, set in main
 RCGI_STARTS=0       # rcgi instances started so far
 ADDED_POLICY=""     # the policy-rc.d put in place during the install, if any
 
@@ -541,9 +559,9 @@ greater() {
     awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && (b == "-" || a + 0 > b + 0)) }'
 }
 
-# Reads a wrk --latency report on stdin; prints "rps p50_us p99_us errors"
-# where errors counts socket errors (connect, read, write, timeout) and
-# non-2xx/3xx responses.
+# Reads a wrk --latency report on stdin; prints "rps p50_us p99_us errors
+# requests" where errors counts socket errors (connect, read, write,
+# timeout) and non-2xx/3xx responses, and requests those completed.
 parse_wrk() {
     awk '
     function us(t) {
@@ -554,17 +572,26 @@ parse_wrk() {
         return t + 0
     }
     /^Requests\/sec:/ { rps = $2 }
+    / requests in / { requests = $1 }
     $1 == "50%" { p50 = us($2) }
     $1 == "99%" { p99 = us($2) }
     /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
     /Non-2xx or 3xx responses:/ { errors += $NF }
     END {
-        if (rps == "") { print "- - - 1"; exit }
-        printf "%s %.0f %.0f %d\n", rps, p50, p99, errors
+        if (rps == "") { print "- - - 1 -"; exit }
+        printf "%s %.0f %.0f %d %d\n", rps, p50, p99, errors, requests
     }'
 }
 
 # ------------------------------------------------------- measurements --
+
+# Logs wrk's lines about errors (report on stdin) when $1, their count, is not 0.
+log_wrk_errors() {
+    [ "$1" = 0 ] && return 0
+    local lines
+    lines=$(grep -E 'Socket errors|Non-2xx' || true)
+    log "   errors: ${lines//$'\n'/; }"
+}
 
 # The spawn ceiling for one script and thread count, one run.
 measure_ceiling() {
@@ -584,8 +611,9 @@ measure_wrk() {
         "${URL[$host]}$script" >"$WORK/wrk.out" 2>&1 || true
     out=$(cat "$WORK/wrk.out")
     local rps p50 p99 errors
-    read -r rps p50 p99 errors < <(parse_wrk <<<"$out")
+    read -r rps p50 p99 errors _ < <(parse_wrk <<<"$out")
     [ "$rps" = - ] && log "   wrk failed against ${LABEL[$host]}: $out"
+    log_wrk_errors "$errors" <<<"$out"
     local key="$host|$script|$conns"
     add "rps|$key" "$rps"
     add "p50|$key" "$p50"
@@ -632,31 +660,45 @@ measure_streaming() {
     log "   ${LABEL[$host]}: $out"
 }
 
-# 500 connections on sleep1.sh for SLOW_DURATION (30) seconds against
-# rcgi, and 5 hello requests timed with curl meanwhile (the worst one is
-# kept). A long window: wrk counts requests completed within it, so each
-# connection loses the round it has in flight at the end (a tenth of
-# the ideal rate over 10 s, a thirtieth over 30 s).
+# SLOW_CONNS connections on sleep1.sh for SLOW_DURATION seconds against
+# one host, SLOW_PROBES hello requests timed with curl meanwhile (the
+# worst one is kept), and the host's peak RSS: the largest sum of VmRSS
+# over its own processes (rss_tree.py, every RSS_INTERVAL s). wrk counts
+# the requests completed within the window, so each connection loses the
+# round it has in flight at the end (a fifteenth of the ideal over 15 s).
 measure_slow() {
-    local out="$WORK/slow.wrk" pid i t worst=0 code
-    alive rcgi
-    wrk -t 2 -c 500 -d "${SLOW_DURATION}s" --timeout 5s --latency "${URL[rcgi]}sleep1.sh" >"$out" 2>&1 &
+    local host=$1 out="$WORK/slow-$1.wrk" rss="$WORK/slow-$1.rss" pids pid sampler i t worst=0 code
+    alive "$host"
+    read -ra pids <<<"${HOST_PID[$host]}"
+    python3 "$repo/scripts/bench/rss_tree.py" "$RSS_INTERVAL" "${pids[@]}" >"$rss" &
+    sampler=$!
+    started "$sampler"
+    wrk -t 2 -c "$SLOW_CONNS" -d "${SLOW_DURATION}s" --timeout "${SLOW_TIMEOUT}s" --latency \
+        "${URL[$host]}sleep1.sh" >"$out" 2>&1 &
     pid=$!
     started "$pid"
-    sleep 2
-    for ((i = 0; i < 5; i++)); do
-        read -r code t < <(curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 30 \
-            "${URL[rcgi]}hello" || echo "000 30")
-        [ "$code" = 200 ] || log "   hello during the 500-connection run answered $code"
+    sleep "$SLOW_PROBE_DELAY"
+    for ((i = 0; i < SLOW_PROBES; i++)); do
+        kill -0 "$pid" 2>/dev/null || break # the window is over
+        read -r code t < <(curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' \
+            --max-time "$PROBE_MAX_TIME" "${URL[$host]}hello" || echo "000 $PROBE_MAX_TIME")
+        [ "$code" = 200 ] || log "   hello during the slow run answered $code"
         worst=$(awk -v a="$worst" -v b="$t" 'BEGIN { print (b > a) ? b : a }')
         sleep 1
     done
     wait "$pid" || true
     forget "$pid"
-    local rps p50 p99 errors
-    read -r rps p50 p99 errors < <(parse_wrk <"$out")
-    VAL[slow]="$rps $p50 $p99 $errors $(awk -v t="$worst" 'BEGIN { printf "%.1f", t * 1000 }')"
-    log "   rcgi: $rps req/s (ideal 500), p50 $p50 us, p99 $p99 us, errors $errors, worst hello ${worst}s"
+    kill -TERM "$sampler" 2>/dev/null || true
+    wait "$sampler" || true
+    forget "$sampler"
+    local rps p50 p99 errors requests peak
+    read -r rps p50 p99 errors requests < <(parse_wrk <"$out")
+    peak=$(awk '$1 == "peak_mib" { print $2 }' "$rss")
+    log_wrk_errors "$errors" <"$out"
+    VAL[slow|$host]="$rps $p50 $p99 $errors $requests ${peak:--} $(awk -v t="$worst" 'BEGIN { printf "%.1f", t * 1000 }')"
+    log "   $(printf '%-19s' "${LABEL[$host]}") $requests requests, $rps req/s (ideal $SLOW_CONNS)," \
+        "p50 $p50 us, p99 $p99 us, errors $errors, worst hello ${worst}s, peak RSS ${peak:--} MiB"
+    sleep "$SLOW_SETTLE"
 }
 
 # One bulk transfer through a fresh rcgi: records MB/s (10^6 bytes per
@@ -774,10 +816,13 @@ build_table() {
         row "streaming 1st line" "${LABEL[$host]}" "stamp (C)" 1 - - "$med" "$p99" - - - - "$fails" \
             "$n requests"
     done
-    local rps p50 p99 errors worst
-    read -r rps p50 p99 errors worst <<<"${VAL[slow]}"
-    row "500 slow requests" rcgi "sleep1.sh" 500 "$(num %.0f "$rps")" "req/s" "$p50" "$p99" - - - - \
-        "$errors" "ideal 500 req/s; slowest hello meanwhile: $worst ms"
+    for host in "${SLOW_HOSTS[@]}"; do
+        local rps p50 p99 errors requests peak worst
+        read -r rps p50 p99 errors requests peak worst <<<"${VAL[slow|$host]}"
+        row "$SLOW_CONNS slow requests" "${LABEL[$host]}" "sleep1.sh" "$SLOW_CONNS" "$(num %.0f "$rps")" \
+            "req/s" "$p50" "$p99" - - - "$peak" "$errors" \
+            "$requests done in $SLOW_DURATION s; slowest hello meanwhile: $worst ms"
+    done
 }
 
 # Prints the rows as aligned plain text.
@@ -800,6 +845,9 @@ print_markdown() {
         { line = "|"; for (i = 1; i <= NF; i++) line = line " " $i " |"; print line
           if (NR == 1) { line = "|"; for (i = 1; i <= NF; i++) line = line " --- |"; print line } }'
 }
+
+# The 1-minute load average: other work on the machine shows in it.
+load_now() { awk '{ print $1 }' /proc/loadavg; }
 
 # What was measured, with versions.
 hosts_line() {
@@ -827,12 +875,14 @@ same script and connections. /best peer: rcgi's rate divided by the fastest othe
 nginx+fcgiwrap -cN: fcgiwrap with N worker processes (one per connection at 8 and 64, its default of 1 at -c1).
 errors: non-2xx responses and socket errors, all runs.
 download, upload: curl through a fresh rcgi per transfer, 1 GiB over curl's total time, median of $RUNS;
-MB = 10^6 bytes; rcgi RSS: the highest peak (VmHWM) of those runs. idle: rcgi's VmRSS. MiB = 2^20 bytes.
+MB = 10^6 bytes; RSS: rcgi's highest peak (VmHWM) of those runs. idle: rcgi's VmRSS. MiB = 2^20 bytes.
 streaming 1st line: from the script's clock_gettime just before it writes its first body line to the client's
 read of that line, while the script keeps running 50 ms more; median and p99 of the requests, microseconds.
 About 50000 means the host sent the line only when the script ended (Go's net/http/cgi, fcgiwrap).
-500 slow requests: wrk -c 500 on a script sleeping 1 s (ideal 500 req/s), and the slowest of 5 hello
-requests made with curl during it.
+$SLOW_CONNS slow requests: wrk -c $SLOW_CONNS for $SLOW_DURATION s on a script sleeping 1 s (ideal $SLOW_CONNS req/s, less the round in
+flight at the end), timeout ${SLOW_TIMEOUT} s; the slowest of $SLOW_PROBES hello requests made with curl during it. RSS: the largest sum of VmRSS
+over the host's own processes (not the scripts), sampled every $RSS_INTERVAL s; pages shared between processes count
+once per process. nginx+fcgiwrap with $SLOW_FCGI_WORKERS fcgiwrap workers: at most $SLOW_FCGI_WORKERS scripts at once.
 EOF
 }
 
@@ -848,7 +898,7 @@ main() {
     *) die "no arguments expected (see --help)" ;;
     esac
     local var
-    for var in RUNS DURATION STREAM_SAMPLES; do
+    for var in RUNS DURATION STREAM_SAMPLES SLOW_DURATION; do
         [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer, not '${!var}'"
     done
     trap cleanup EXIT
@@ -869,25 +919,28 @@ main() {
     start_go
     start_lighttpd
     start_apache
-    # fcgiwrap with 1 worker, and with as many as the connections of each run.
+    # fcgiwrap with 1 worker, with as many as the connections of each run,
+    # and with SLOW_FCGI_WORKERS.
     local counts
-    mapfile -t counts < <(printf '%s\n' 1 "${CONNS[@]}" | sort -nu)
+    mapfile -t counts < <(printf '%s\n' 1 "${CONNS[@]}" "$SLOW_FCGI_WORKERS" | sort -nu)
     start_nginx "${counts[@]}"
     STREAM_HOSTS=(rcgi "${PEERS[@]}" fcgi1)
+    SLOW_HOSTS=(rcgi "${PEERS[@]}" "fcgi$SLOW_FCGI_WORKERS")
     local host script
     for host in rcgi "${PEERS[@]}" "${FCGI_COUNTS[@]/#/fcgi}"; do
         for script in "${HELLOS[@]}"; do check_hello "$host" "$script"; done
         log "   ${LABEL[$host]}: ${URL[$host]} answers hello and hello.sh, keep-alive"
     done
 
+    LOAD_START=$(load_now)
     hello_runs
     IDLE_AFTER=$(mem_mib "$rcgi_pid" VmRSS)
 
     log "== streaming latency, $STREAM_SAMPLES samples per host"
     for host in "${STREAM_HOSTS[@]}"; do measure_streaming "$host"; done
 
-    log "== 500 connections on a script sleeping 1 s (rcgi)"
-    measure_slow
+    log "== $SLOW_CONNS connections on a script sleeping 1 s, $SLOW_DURATION s, every host"
+    for host in "${SLOW_HOSTS[@]}"; do measure_slow "$host"; done
 
     log "== bulk transfers through rcgi, a fresh rcgi each, $RUNS runs"
     truncate -s "$GIB" "$WORK/upload.bin"
@@ -898,6 +951,7 @@ main() {
 
     local title
     title="rcgi benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc)-core machine, medians of $RUNS runs"
+    title+=", load average $LOAD_START at the start of the runs and $(load_now) at the end"
     build_table
     {
         printf '%s\n%s\n\n' "$title" "$(hosts_line)"

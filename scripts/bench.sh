@@ -4,6 +4,7 @@
 #
 #     scripts/bench.sh                    # 3 runs of 10 s per measurement
 #     RUNS=1 DURATION=3 scripts/bench.sh  # a quick look
+#     BASELINE=REV scripts/bench.sh --ab  # rcgi at REV against the current tree
 #
 # For people, not for CI. On a fresh Debian machine it installs what it
 # needs (wrk, lighttpd, apache2, nginx, fcgiwrap, golang-go, curl, python3,
@@ -55,15 +56,32 @@
 #   idle RSS        rcgi's resident memory after start and after the hello
 #                   runs.
 #
-# Environment: RUNS (3), DURATION (seconds per wrk run and ceiling run,
-# 10), STREAM_SAMPLES (200), SLOW_DURATION (seconds of the 500-connection
-# run, 15). A default run takes about 23 minutes.
+# With --ab it measures only two builds of rcgi against each other, to
+# check that a change keeps the hello rate: it builds BASELINE (a git
+# revision, HEAD if unset) in release in a temporary git worktree, and
+# the current tree as it is (uncommitted changes included), then runs wrk
+# against both on the compiled hello at 1, 8 and 64 connections, RUNS
+# times, interleaved (the order of the two alternates from run to run),
+# and prints the medians, current/baseline per connection count, and the
+# lowest and highest ratio of a single run's pair: the spread a claimed
+# difference has to beat. Defaults there: 5 runs of 5 s, about 3 minutes
+# with the build; the table also goes to ./bench-ab.md.
+#
+# Environment: RUNS (3; 5 with --ab), DURATION (seconds per wrk run and
+# ceiling run, 10; 5 with --ab), STREAM_SAMPLES (200), SLOW_DURATION
+# (seconds of the 500-connection run, 15), BASELINE (--ab only, HEAD).
+# A default run takes about 23 minutes.
 # Progress goes to stderr, the table to stdout. Every server, file and
 # folder it creates is removed on exit, including on Ctrl-C.
 set -euo pipefail
 
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-10}
+FULL_RUNS=3      # runs of each measurement, by default ...
+FULL_DURATION=10 # ... of this many seconds
+AB_RUNS=5        # the same with --ab
+AB_DURATION=5
+RUNS=${RUNS:-}         # set in main, by mode
+DURATION=${DURATION:-}
+BASELINE=${BASELINE:-HEAD}
 STREAM_SAMPLES=${STREAM_SAMPLES:-200}
 SLOW_DURATION=${SLOW_DURATION:-15}
 CONNS=(1 8 64)            # wrk connections of the hello runs
@@ -98,7 +116,7 @@ WORK=""      # temporary folder: configs, scripts, logs, the upload file
 PIDS=()      # every background process started, stopped on exit
 declare -A URL # host -> base URL of the served folder, ending in /
 # host -> name in the table; nginx+fcgiwrap hosts (fcgiN) are added by start_nginx
-declare -A LABEL=([rcgi]=rcgi [go]=Go [lighttpd]=lighttpd [apache]=Apache)
+declare -A LABEL=([rcgi]=rcgi [bulk]=rcgi [go]=Go [lighttpd]=lighttpd [apache]=Apache)
 declare -A VAL      # measurement key -> space-separated values, one per run
 declare -A HOST_PID # host -> pids of its server processes, space-separated
 FCGI_COUNTS=()      # fcgiwrap worker counts started (one nginx server each)
@@ -107,6 +125,8 @@ STREAM_HOSTS=()     # hosts of the streaming measurement, set in main
 SLOW_HOSTS=()       # hosts of the slow run, set in main
 RCGI_STARTS=0       # rcgi instances started so far
 ADDED_POLICY=""     # the policy-rc.d put in place during the install, if any
+AB_TREE=""          # --ab: the temporary git worktree of the baseline, removed on exit
+declare -A RCGI_BIN_OF # rcgi host -> its binary (--ab: base and new), else RCGI_BIN
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -120,15 +140,18 @@ die() {
 # lighttpd, Apache, nginx or fcgiwrap services (they would listen on port
 # 80 of every address, or on a system socket), so a policy-rc.d refusing
 # service starts is put in place for the install if the machine has none.
+# The arguments are commands; cc, go, lighttpd and apache2 stand for
+# their Debian packages (the last two checked as packages: Apache's
+# modules are needed, not only its binary).
 install_tools() {
     local missing=() tool
-    for tool in wrk curl python3 nginx fcgiwrap; do
-        command -v "$tool" >/dev/null || missing+=("$tool")
-    done
-    command -v cc >/dev/null || missing+=(gcc libc6-dev)
-    command -v go >/dev/null || missing+=(golang-go)
-    for tool in lighttpd apache2; do
-        dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    for tool in "$@"; do
+        case $tool in
+        cc) command -v cc >/dev/null || missing+=(gcc libc6-dev) ;;
+        go) command -v go >/dev/null || missing+=(golang-go) ;;
+        lighttpd | apache2) dpkg -s "$tool" >/dev/null 2>&1 || missing+=("$tool") ;;
+        *) command -v "$tool" >/dev/null || missing+=("$tool") ;;
+        esac
     done
     [ ${#missing[@]} -eq 0 ] && return
     [ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; run as root or install them"
@@ -154,6 +177,12 @@ write_sh() {
     { echo '#!/bin/sh'; cat; } >"$1"
 }
 
+# Cargo's target folder of the workspace in $1.
+target_dir() {
+    (cd "$1" && cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+}
+
 # Builds rcgi and the spawn ceiling (release), the two C programs, and
 # fills $WORK/cgi-bin with every script the hosts serve.
 build_all() {
@@ -161,18 +190,13 @@ build_all() {
     log "== building rcgi and examples/spawn_ceiling (release)"
     (cd "$repo" && cargo build --release --quiet && cargo build --release --quiet --example spawn_ceiling)
     local target
-    target=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    target=$(target_dir "$repo")
     RCGI_BIN=$target/release/rcgi
     CEILING_BIN=$target/release/examples/spawn_ceiling
     if [ ! -x "$RCGI_BIN" ] || [ ! -x "$CEILING_BIN" ]; then die "build output not found under $target"; fi
 
+    build_hello
     local bin=$WORK/cgi-bin
-    mkdir -p "$bin"
-    # Static, as the reference figures were taken: a dynamic hello spends
-    # most of its start in the loader, which hides what the host costs.
-    cc -O2 -static -o "$bin/hello" "$repo/scripts/bench/hello.c" 2>/dev/null ||
-        cc -O2 -o "$bin/hello" "$repo/scripts/bench/hello.c"
     cc -O2 -o "$bin/stamp" "$repo/scripts/bench/stamp.c"
     cp "$repo/cgi-bin/hello.sh" "$bin/hello.sh"
     # Bulk download: 1 GiB of zeros, framed by the host (chunked) ...
@@ -198,7 +222,37 @@ sleep 1
 printf 'Content-Type: text/plain\n\nslept\n'
 EOF
     chmod 755 "$bin"/*
+}
+
+# The compiled hello in $WORK/cgi-bin, and the body it answers.
+build_hello() {
+    local bin=$WORK/cgi-bin
+    mkdir -p "$bin"
+    # Static, as the reference figures were taken: a dynamic hello spends
+    # most of its start in the loader, which hides what the host costs.
+    cc -O2 -static -o "$bin/hello" "$repo/scripts/bench/hello.c" 2>/dev/null ||
+        cc -O2 -o "$bin/hello" "$repo/scripts/bench/hello.c"
     printf 'Hello, world!\n' >"$WORK/hello.expected"
+}
+
+# --ab: builds rcgi at commit $1 in release in a temporary git worktree
+# (its own target folder in $WORK), and the current tree; sets
+# RCGI_BIN_OF[base] and RCGI_BIN_OF[new].
+build_ab() {
+    local commit=$1
+    command -v cargo >/dev/null || die "cargo not found (install Rust from https://rustup.rs)"
+    log "== building rcgi at ${commit:0:12} (baseline, release) in a temporary worktree"
+    AB_TREE=$WORK/baseline # set first: an interrupted add is cleaned up too
+    git -C "$repo" worktree add --detach --quiet "$AB_TREE" "$commit" >&2
+    (cd "$AB_TREE" && CARGO_TARGET_DIR=$WORK/baseline-target cargo build --release --quiet --bin rcgi)
+    RCGI_BIN_OF[base]=$WORK/baseline-target/release/rcgi
+    log "== building rcgi from the current tree (release)"
+    (cd "$repo" && cargo build --release --quiet --bin rcgi)
+    RCGI_BIN_OF[new]=$(target_dir "$repo")/release/rcgi
+    local host
+    for host in base new; do
+        [ -x "${RCGI_BIN_OF[$host]}" ] || die "build output ${RCGI_BIN_OF[$host]} not found"
+    done
 }
 
 # Builds the Go peer with the standard library only, offline: no module
@@ -270,7 +324,12 @@ cleanup() {
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         stop_pid "${PIDS[i]}"
     done 2>/dev/null
+    if [ -n "$AB_TREE" ]; then
+        git -C "$repo" worktree remove --force "$AB_TREE" 2>/dev/null || true
+    fi
     [ -n "$WORK" ] && rm -rf "$WORK"
+    # A worktree whose folder is gone (an interrupted add, a failed remove).
+    if [ -n "$AB_TREE" ]; then git -C "$repo" worktree prune 2>/dev/null || true; fi
     [ -n "$ADDED_POLICY" ] && rm -f "$ADDED_POLICY"
     exit "$status"
 }
@@ -291,21 +350,22 @@ wait_port() {
     die "$name does not listen on 127.0.0.1:$port"
 }
 
-# Starts rcgi on a port of its own choosing; sets RCGI_PID and URL[rcgi].
-# Its access log (stdout) and error log (stderr) go to files, as a
-# server's would. TMPDIR keeps its chunked-body spool in $WORK. Arguments
-# after the first (a name for its logs) are passed to rcgi.
+# Starts rcgi as host $1 (rcgi, bulk; base and new with --ab) on a port
+# of its own choosing; sets RCGI_PID, HOST_PID[$1] and URL[$1]. Its access
+# log (stdout) and error log (stderr) go to files, as a server's would.
+# TMPDIR keeps its chunked-body spool in $WORK. Arguments after the
+# second (a name for its logs) are passed to rcgi.
 start_rcgi() {
-    local line="" i
+    local host=$1 line="" i
     RCGI_STARTS=$((RCGI_STARTS + 1))
     # A new log per start, created before it, so no stale start-up line is read.
-    local logs="$WORK/rcgi-$RCGI_STARTS-$1"
+    local logs="$WORK/rcgi-$RCGI_STARTS-$2"
     : >"$logs.error.log"
-    TMPDIR=$WORK "$RCGI_BIN" --root "$WORK/cgi-bin" --bind 127.0.0.1 --port 0 "${@:2}" \
-        >"$logs.access.log" 2>"$logs.error.log" &
+    TMPDIR=$WORK "${RCGI_BIN_OF[$host]:-$RCGI_BIN}" --root "$WORK/cgi-bin" --bind 127.0.0.1 --port 0 \
+        "${@:3}" >"$logs.access.log" 2>"$logs.error.log" &
     RCGI_PID=$!
     started "$RCGI_PID"
-    HOST_PID[rcgi]=$RCGI_PID
+    HOST_PID[$host]=$RCGI_PID
     for ((i = 0; i < WAIT_TRIES; i++)); do
         line=$(grep -m1 '^rcgi listening on ' "$logs.error.log" || true)
         [ -n "$line" ] && break
@@ -313,8 +373,8 @@ start_rcgi() {
         sleep "$WAIT_TICK"
     done
     [ -n "$line" ] || die "rcgi printed no start-up line"
-    URL[rcgi]=$(sed -E 's#^rcgi listening on (http://[^ ]*/).*#\1#' <<<"$line")
-    [[ ${URL[rcgi]} == http://127.0.0.1:* ]] || die "unexpected start-up line: $line"
+    URL[$host]=$(sed -E 's#^rcgi listening on (http://[^ ]*/).*#\1#' <<<"$line")
+    [[ ${URL[$host]} == http://127.0.0.1:* ]] || die "unexpected start-up line: $line"
 }
 
 # lighttpd with mod_cgi: every file under /cgi-bin/ runs as a program
@@ -706,26 +766,26 @@ measure_slow() {
 measure_bulk() {
     local kind=$1 url out code size secs body="" errors=0 rate=-
     if [ "$kind" = up-stream ]; then
-        start_rcgi "bulk-$kind" --chunked stream
+        start_rcgi bulk "bulk-$kind" --chunked stream
     else
-        start_rcgi "bulk-$kind"
+        start_rcgi bulk "bulk-$kind"
     fi
     case $kind in
     down-chunked | down-length)
-        url="${URL[rcgi]}$([ "$kind" = down-length ] && echo down-cl.sh || echo down.sh)"
+        url="${URL[bulk]}$([ "$kind" = down-length ] && echo down-cl.sh || echo down.sh)"
         out=$(curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' "$url") || true
         ;;
     up-length)
         out=$(curl -sS -o "$WORK/bulk.body" -w '%{http_code} %{size_upload} %{time_total}' \
             -X POST -H 'Expect:' -H 'Content-Type: application/octet-stream' \
-            -T "$WORK/upload.bin" "${URL[rcgi]}discard.sh") || true
+            -T "$WORK/upload.bin" "${URL[bulk]}discard.sh") || true
         body=$(cat "$WORK/bulk.body" 2>/dev/null || true)
         ;;
     up-chunked | up-stream)
         out=$(dd if=/dev/zero bs=1M count=1024 status=none | curl -sS -o "$WORK/bulk.body" \
             -w '%{http_code} %{size_upload} %{time_total}' \
             -X POST -H 'Expect:' -H 'Transfer-Encoding: chunked' \
-            -H 'Content-Type: application/octet-stream' -T - "${URL[rcgi]}discard.sh") || true
+            -H 'Content-Type: application/octet-stream' -T - "${URL[bulk]}discard.sh") || true
         body=$(cat "$WORK/bulk.body" 2>/dev/null || true)
         ;;
     esac
@@ -886,17 +946,119 @@ once per process. nginx+fcgiwrap with $SLOW_FCGI_WORKERS fcgiwrap workers: at mo
 EOF
 }
 
+# ------------------------------------------------------------------ A/B --
+
+# The interleaved A/B runs: in each run, every connection count, both
+# builds, the baseline first in odd runs and the current tree first in
+# even ones, so that neither always has the warmer or the cooler slot.
+ab_runs() {
+    local run conns host order
+    for ((run = 1; run <= RUNS; run++)); do
+        log "== run $run of $RUNS"
+        order=(base new)
+        ((run % 2)) || order=(new base)
+        for conns in "${CONNS[@]}"; do
+            for host in "${order[@]}"; do measure_wrk "$host" hello "$conns"; done
+        done
+    done
+}
+
+# The A/B table: medians of both, their ratio, and the lowest and highest
+# ratio of one run's pair.
+build_ab_table() {
+    row "conns" "baseline req/s" "current req/s" "current/baseline" "lowest run" "highest run" \
+        "baseline p99 us" "current p99 us" "errors"
+    local conns base new spread
+    for conns in "${CONNS[@]}"; do
+        base=$(med "rps|base|hello|$conns")
+        new=$(med "rps|new|hello|$conns")
+        # shellcheck disable=SC2086 # the values of each run, one argument each
+        spread=$(paste -d ' ' <(printf '%s\n' ${VAL[rps|base|hello|$conns]}) \
+            <(printf '%s\n' ${VAL[rps|new|hello|$conns]}) |
+            awk '$1 != "-" && $2 != "-" && $1 > 0 { r = $2 / $1
+                    if (n++ == 0 || r < lo) lo = r; if (n == 1 || r > hi) hi = r }
+                END { if (n) printf "%.3f %.3f", lo, hi; else print "- -" }')
+        row "$conns" "$(num %.0f "$base")" "$(num %.0f "$new")" \
+            "$(awk -v a="$new" -v b="$base" 'BEGIN {
+                if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.3f", a / b }')" \
+            "${spread% *}" "${spread#* }" "$(num %.0f "$(med "p99|base|hello|$conns")")" \
+            "$(num %.0f "$(med "p99|new|hello|$conns")")" \
+            "$(($(total "err|base|hello|$conns") + $(total "err|new|hello|$conns")))"
+    done
+}
+
+ab_legend() {
+    cat <<EOF
+wrk with keep-alive (1 wrk thread for 1 connection, else 2) on the compiled hello (static), $RUNS runs of
+$DURATION s per build and connection count, the two builds interleaved (order alternating between runs).
+req/s, p99 us: medians. current/baseline: ratio of the medians. lowest run, highest run: the lowest and
+highest ratio of the two rates within one run: a difference inside that spread is noise.
+errors: non-2xx responses and socket errors, all runs, both builds.
+EOF
+}
+
+# --ab: two builds of rcgi, hello only.
+main_ab() {
+    install_tools wrk curl python3 cc
+    local commit
+    commit=$(git -C "$repo" rev-parse --verify --quiet "$BASELINE^{commit}") ||
+        die "BASELINE=$BASELINE is not a commit of $repo"
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcgi-bench.XXXXXX")
+    build_ab "$commit"
+    build_hello
+    LABEL[base]="baseline" LABEL[new]="current"
+    log "== starting both builds of rcgi on 127.0.0.1"
+    local host
+    for host in base new; do
+        start_rcgi "$host" "ab-$host"
+        check_hello "$host" hello
+        log "   ${LABEL[$host]}: ${URL[$host]} answers hello, keep-alive"
+    done
+    LOAD_START=$(load_now)
+    ab_runs
+
+    local title about
+    title="rcgi A/B, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc)-core machine, medians of $RUNS runs"
+    title+=", load average $LOAD_START at the start of the runs and $(load_now) at the end"
+    about="Baseline: $BASELINE = $(git -C "$repo" log -1 --format='%h %s' "$commit")."
+    about+=" Current: the tree at $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)."
+    about+=" Client: wrk $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }'), all on 127.0.0.1."
+    build_ab_table
+    {
+        printf '%s\n%s\n\n' "$title" "$about"
+        print_plain
+        printf '\n'
+        ab_legend
+        printf '\nTook %d s in all (builds included).\n' "$SECONDS"
+    }
+    {
+        printf '%s\n\n%s\n\n' "$title" "$about"
+        print_markdown
+        printf '\n'
+        ab_legend
+    } >"$start_dir/bench-ab.md"
+    log "Markdown written to $start_dir/bench-ab.md"
+}
+
 # ---------------------------------------------------------------- main --
 
 main() {
+    local mode=full
     case "${1:-}" in
     -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         return 0
         ;;
+    --ab) mode=ab ;;
     "") ;;
-    *) die "no arguments expected (see --help)" ;;
+    *) die "unknown argument '$1' (see --help)" ;;
     esac
+    [ $# -le 1 ] || die "one argument at most (see --help)"
+    if [ "$mode" = ab ]; then
+        RUNS=${RUNS:-$AB_RUNS} DURATION=${DURATION:-$AB_DURATION}
+    else
+        RUNS=${RUNS:-$FULL_RUNS} DURATION=${DURATION:-$FULL_DURATION}
+    fi
     local var
     for var in RUNS DURATION STREAM_SAMPLES SLOW_DURATION; do
         [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer, not '${!var}'"
@@ -906,14 +1068,18 @@ main() {
     trap 'exit 143' TERM
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
-    install_tools
+    if [ "$mode" = ab ]; then
+        main_ab
+        return
+    fi
+    install_tools wrk curl python3 cc go nginx fcgiwrap lighttpd apache2
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/rcgi-bench.XXXXXX")
     chmod 755 "$WORK" # Apache's scripts run as www-data
     build_all
     build_go
 
     log "== starting rcgi, Go, lighttpd, Apache and nginx+fcgiwrap on 127.0.0.1"
-    start_rcgi hello
+    start_rcgi rcgi hello
     local rcgi_pid=$RCGI_PID
     IDLE_START=$(mem_mib "$rcgi_pid" VmRSS)
     start_go

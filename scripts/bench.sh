@@ -41,9 +41,9 @@
 #   500 slow        500 connections on a script that sleeps 1 s (ideal:
 #                   500 requests/s) for SLOW_DURATION s, every host in turn:
 #                   completed requests, errors, the worst of 5 hello
-#                   requests timed during it, and the host's peak RSS (the
-#                   sum over its own processes, sampled by
-#                   scripts/bench/rss_tree.py). nginx+fcgiwrap runs it with
+#                   requests timed during it, and the host's peak memory
+#                   (sums of RSS and of Pss over its own processes, sampled
+#                   by scripts/bench/rss_tree.py). nginx+fcgiwrap runs it with
 #                   64 fcgiwrap workers: a worker per connection (500
 #                   preforked processes) is not how anyone runs it, and 64
 #                   is the most the hello runs use; so it can run at most
@@ -95,6 +95,12 @@ STOP_TRIES=150           # polls of WAIT_TICK after SIGTERM before SIGKILL (15 s
 KEEPALIVE_IDLE=15        # seconds a host keeps an idle connection (rcgi's default)
 KEEPALIVE_REQUESTS=1000000 # requests nginx serves on a connection (its default, 1000, would
                            # make wrk reconnect, which the other hosts never ask for)
+APACHE_THREADS=64        # Apache ThreadsPerChild ...
+APACHE_SERVERS=16        # ... and ServerLimit: 1024 workers, twice the slow run's
+                         # connections, all started at once and kept: a child of the
+                         # event MPM with more connections than it has threads closes
+                         # keep-alive ones (wrk counts the request it sent on one as a
+                         # read error), which it does at every ramp from 2 children
 NGINX_WORKERS=1          # nginx worker_processes: see start_nginx
 NGINX_CONNECTIONS=4096   # nginx worker_connections: clients plus fcgiwrap sockets
 SLOW_CONNS=500           # wrk connections of the slow run
@@ -412,7 +418,8 @@ EOF
 
 # Apache httpd with the event MPM and mod_cgid (mod_cgi needs the prefork
 # MPM; with threaded MPMs Apache runs CGI through mod_cgid's fork daemon).
-# A configuration of our own, not Debian's: only the modules it needs.
+# A configuration of our own, not Debian's: only the modules it needs,
+# and all its workers started at once (see APACHE_SERVERS).
 # Apache refuses to serve as root, so it runs as www-data.
 start_apache() {
     local dir=$WORK/apache port mods=/usr/lib/apache2/modules
@@ -433,10 +440,11 @@ LoadModule cgid_module       $mods/mod_cgid.so
 User                www-data
 Group               www-data
 ScriptSock          "$dir/cgid.sock"
-StartServers        2
-ServerLimit         8
-ThreadsPerChild     64
-MaxRequestWorkers   512
+StartServers        $APACHE_SERVERS
+MaxSpareThreads     $((APACHE_SERVERS * APACHE_THREADS))
+ServerLimit         $APACHE_SERVERS
+ThreadsPerChild     $APACHE_THREADS
+MaxRequestWorkers   $((APACHE_SERVERS * APACHE_THREADS))
 KeepAlive           On
 KeepAliveTimeout    $KEEPALIVE_IDLE
 MaxKeepAliveRequests 0
@@ -722,8 +730,9 @@ measure_streaming() {
 
 # SLOW_CONNS connections on sleep1.sh for SLOW_DURATION seconds against
 # one host, SLOW_PROBES hello requests timed with curl meanwhile (the
-# worst one is kept), and the host's peak RSS: the largest sum of VmRSS
-# over its own processes (rss_tree.py, every RSS_INTERVAL s). wrk counts
+# worst one is kept), and the host's peak memory: the largest sums of
+# VmRSS and of Pss over its own processes (rss_tree.py, every
+# RSS_INTERVAL s). wrk counts
 # the requests completed within the window, so each connection loses the
 # round it has in flight at the end (a fifteenth of the ideal over 15 s).
 measure_slow() {
@@ -751,13 +760,13 @@ measure_slow() {
     kill -TERM "$sampler" 2>/dev/null || true
     wait "$sampler" || true
     forget "$sampler"
-    local rps p50 p99 errors requests peak
+    local rps p50 p99 errors requests peak pss
     read -r rps p50 p99 errors requests < <(parse_wrk <"$out")
-    peak=$(awk '$1 == "peak_mib" { print $2 }' "$rss")
+    read -r peak pss < <(awk '$1 == "peak_mib" { print $2, $4 }' "$rss")
     log_wrk_errors "$errors" <"$out"
-    VAL[slow|$host]="$rps $p50 $p99 $errors $requests ${peak:--} $(awk -v t="$worst" 'BEGIN { printf "%.1f", t * 1000 }')"
+    VAL[slow|$host]="$rps $p50 $p99 $errors $requests ${peak:--} ${pss:--} $(awk -v t="$worst" 'BEGIN { printf "%.1f", t * 1000 }')"
     log "   $(printf '%-19s' "${LABEL[$host]}") $requests requests, $rps req/s (ideal $SLOW_CONNS)," \
-        "p50 $p50 us, p99 $p99 us, errors $errors, worst hello ${worst}s, peak RSS ${peak:--} MiB"
+        "p50 $p50 us, p99 $p99 us, errors $errors, worst hello ${worst}s, peak RSS ${peak:--} MiB, Pss ${pss:--} MiB"
     sleep "$SLOW_SETTLE"
 }
 
@@ -877,11 +886,11 @@ build_table() {
             "$n requests"
     done
     for host in "${SLOW_HOSTS[@]}"; do
-        local rps p50 p99 errors requests peak worst
-        read -r rps p50 p99 errors requests peak worst <<<"${VAL[slow|$host]}"
+        local rps p50 p99 errors requests peak pss worst
+        read -r rps p50 p99 errors requests peak pss worst <<<"${VAL[slow|$host]}"
         row "$SLOW_CONNS slow requests" "${LABEL[$host]}" "sleep1.sh" "$SLOW_CONNS" "$(num %.0f "$rps")" \
             "req/s" "$p50" "$p99" - - - "$peak" "$errors" \
-            "$requests done in $SLOW_DURATION s; slowest hello meanwhile: $worst ms"
+            "$requests done in $SLOW_DURATION s; Pss $pss MiB; slowest hello meanwhile: $worst ms"
     done
 }
 
@@ -940,9 +949,11 @@ streaming 1st line: from the script's clock_gettime just before it writes its fi
 read of that line, while the script keeps running 50 ms more; median and p99 of the requests, microseconds.
 About 50000 means the host sent the line only when the script ended (Go's net/http/cgi, fcgiwrap).
 $SLOW_CONNS slow requests: wrk -c $SLOW_CONNS for $SLOW_DURATION s on a script sleeping 1 s (ideal $SLOW_CONNS req/s, less the round in
-flight at the end), timeout ${SLOW_TIMEOUT} s; the slowest of $SLOW_PROBES hello requests made with curl during it. RSS: the largest sum of VmRSS
-over the host's own processes (not the scripts), sampled every $RSS_INTERVAL s; pages shared between processes count
-once per process. nginx+fcgiwrap with $SLOW_FCGI_WORKERS fcgiwrap workers: at most $SLOW_FCGI_WORKERS scripts at once.
+flight at the end), timeout ${SLOW_TIMEOUT} s; the slowest of $SLOW_PROBES hello requests made with curl during it. RSS: the
+largest sum of VmRSS over the host's own processes (not the scripts), sampled every $RSS_INTERVAL s, where pages shared
+between processes (libraries, a forked child's copy-on-write pages before its exec) count once per process; Pss: the
+same sum with each shared page split between its sharers, the memory the host really holds. nginx+fcgiwrap with
+$SLOW_FCGI_WORKERS fcgiwrap workers: at most $SLOW_FCGI_WORKERS scripts at once.
 EOF
 }
 

@@ -3,20 +3,23 @@
 
     rss_tree.py INTERVAL_S PID...
 
-Every INTERVAL_S seconds, sums VmRSS over the given processes and those of
-their descendants that run one of the same programs (same /proc/PID/exe):
-a host's own processes (Apache's workers and cgid daemon, nginx's workers,
-fcgiwrap's preforked workers, a fork not yet turned into the script), not
-the CGI scripts it runs, which are the same for every host. A child that
-shares its parent's memory (a vfork or posix_spawn child before its exec,
-as rcgi and Go start scripts) is not counted twice: kcmp(2) tells. Runs until
-SIGTERM or SIGINT, then prints one line:
+Every INTERVAL_S seconds, sums VmRSS and Pss over the given processes and
+those of their descendants that run one of the same programs (same
+/proc/PID/exe): a host's own processes (Apache's workers and cgid daemon,
+nginx's workers, fcgiwrap's preforked workers, a fork not yet turned into
+the script), not the CGI scripts it runs, which are the same for every
+host. A child that shares its parent's memory (a vfork or posix_spawn
+child before its exec, as rcgi and Go start scripts) is not counted
+twice: kcmp(2) tells. Runs until SIGTERM or SIGINT, then prints one line:
 
-    peak_mib X samples N max_procs P
+    peak_mib X peak_pss_mib Y samples N max_procs P
 
-where X is the largest sum seen (MiB, 2^20 bytes) and P the largest number
-of processes counted in one sample. A sum of RSS counts pages shared
-between processes (program text, libraries) once per process.
+where X is the largest sum of VmRSS seen (MiB, 2^20 bytes), Y the largest
+sum of Pss, "-" where the kernel has no smaps_rollup, and P the largest
+number of processes counted in one sample. A sum of RSS counts the pages
+shared between processes (program text, libraries, a forked child's
+copy-on-write pages) once per process; Pss splits each page between the
+processes that share it, so its sum is the memory the host really holds.
 Standard library only; Linux /proc.
 """
 
@@ -62,24 +65,30 @@ def exe(pid):
         return None  # a zombie, or gone
 
 
-def rss_kib(pid):
+HAS_PSS = os.path.exists("/proc/self/smaps_rollup")  # Linux 4.14 on
+
+
+def field_kib(path, name):
+    """The value in KiB of a "Name:   N kB" line of a /proc file; 0 for a
+    process gone meanwhile, or a zombie (no memory lines)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(name):
                     return int(line.split()[1])
     except OSError:
         pass
-    return 0  # gone, or a zombie (no VmRSS line)
+    return 0
 
 
 def sample(roots, programs):
-    """(sum of VmRSS in KiB, processes counted) over the roots' trees."""
+    """(sum of VmRSS in KiB, sum of Pss in KiB, processes counted) over
+    the roots' trees."""
     parents = parent_map()
     children = {}
     for pid, ppid in parents.items():
         children.setdefault(ppid, []).append(pid)
-    total, count, todo = 0, 0, list(roots)
+    total, pss, count, todo = 0, 0, 0, list(roots)
     while todo:
         pid = todo.pop()
         if pid not in roots:
@@ -87,10 +96,12 @@ def sample(roots, programs):
                 continue  # a script and whatever it started
             if shares_memory(pid, parents[pid]):
                 continue  # its pages are its parent's, counted there
-        total += rss_kib(pid)
+        total += field_kib(f"/proc/{pid}/status", "VmRSS:")
+        if HAS_PSS:
+            pss += field_kib(f"/proc/{pid}/smaps_rollup", "Pss:")
         count += 1
         todo.extend(children.get(pid, []))
-    return total, count
+    return total, pss, count
 
 
 def main():
@@ -102,13 +113,15 @@ def main():
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    peak, samples, max_procs = 0, 0, 0
+    peak, peak_pss, samples, max_procs = 0, 0, 0, 0
     while not stop:
-        total, count = sample(roots, programs)
+        total, pss, count = sample(roots, programs)
         peak, max_procs = max(peak, total), max(max_procs, count)
+        peak_pss = max(peak_pss, pss)
         samples += 1
         time.sleep(interval)
-    print(f"peak_mib {peak / 1024:.1f} samples {samples} max_procs {max_procs}")
+    pss_text = f"{peak_pss / 1024:.1f}" if HAS_PSS else "-"
+    print(f"peak_mib {peak / 1024:.1f} peak_pss_mib {pss_text} samples {samples} max_procs {max_procs}")
 
 
 if __name__ == "__main__":

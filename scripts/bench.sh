@@ -63,8 +63,8 @@
 # against both on the compiled hello at 1, 8 and 64 connections, RUNS
 # times, interleaved (the order of the two alternates from run to run),
 # and prints the medians, current/baseline per connection count, and the
-# lowest and highest ratio of a single run's pair: the spread a claimed
-# difference has to beat. Defaults there: 5 runs of 5 s, about 3 minutes
+# median, lowest and highest ratio of a single run's pair: the spread a
+# claimed difference has to beat. Defaults there: 5 runs of 5 s, about 3 minutes
 # with the build; the table also goes to ./bench-ab.md.
 #
 # Environment: RUNS (3; 5 with --ab), DURATION (seconds per wrk run and
@@ -612,6 +612,12 @@ sum() { printf '%s\n' "$@" | awk 'NF { s += $1 } END { print s + 0 }'; }
     peak() { maxof ${VAL[$1]:-}; }
 }
 maxof() { printf '%s\n' "$@" | awk 'NF && (n++ == 0 || $1 > m) { m = $1 } END { print n ? m : "-" }'; }
+minof() { printf '%s\n' "$@" | awk 'NF && (n++ == 0 || $1 < m) { m = $1 } END { print n ? m : "-" }'; }
+
+# ratio_of A B: A / B unrounded, "-" when either is missing or B is 0.
+ratio_of() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else print a / b }'
+}
 
 # num PRINTF-FORMAT VALUE: formats a number, passes "-" through.
 num() { awk -v v="$2" -v f="$1" 'BEGIN { if (v == "-") print "-"; else printf f "\n", v }'; }
@@ -918,6 +924,15 @@ print_markdown() {
 # The 1-minute load average: other work on the machine shows in it.
 load_now() { awk '{ print $1 }' /proc/loadavg; }
 
+# Notes the load average at the start of the runs, and warns when other
+# work keeps the cores busy: every figure then drifts with it.
+note_load() {
+    LOAD_START=$(load_now)
+    if awk -v l="$LOAD_START" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+        log "   warning: load average $LOAD_START on $(nproc) cores before the runs: other work is running, expect noise"
+    fi
+}
+
 # What was measured, with versions.
 hosts_line() {
     local rcgi lighttpd apache go nginx fcgiwrap wrk_version
@@ -974,26 +989,24 @@ ab_runs() {
     done
 }
 
-# The A/B table: medians of both, their ratio, and the lowest and highest
-# ratio of one run's pair.
+# The A/B table: medians of both and their ratio, then the ratio of each
+# run's pair (measured a few seconds apart, so slow drift cancels in it):
+# their median, lowest and highest.
 build_ab_table() {
-    row "conns" "baseline req/s" "current req/s" "current/baseline" "lowest run" "highest run" \
-        "baseline p99 us" "current p99 us" "errors"
-    local conns base new spread
+    row "conns" "baseline req/s" "current req/s" "current/baseline" "run ratios: median" "lowest" \
+        "highest" "baseline p99 us" "current p99 us" "errors"
+    local conns base new ratios
     for conns in "${CONNS[@]}"; do
         base=$(med "rps|base|hello|$conns")
         new=$(med "rps|new|hello|$conns")
         # shellcheck disable=SC2086 # the values of each run, one argument each
-        spread=$(paste -d ' ' <(printf '%s\n' ${VAL[rps|base|hello|$conns]}) \
+        mapfile -t ratios < <(paste -d ' ' <(printf '%s\n' ${VAL[rps|base|hello|$conns]}) \
             <(printf '%s\n' ${VAL[rps|new|hello|$conns]}) |
-            awk '$1 != "-" && $2 != "-" && $1 > 0 { r = $2 / $1
-                    if (n++ == 0 || r < lo) lo = r; if (n == 1 || r > hi) hi = r }
-                END { if (n) printf "%.3f %.3f", lo, hi; else print "- -" }')
+            awk '$1 != "-" && $2 != "-" && $1 > 0 { printf "%.6f\n", $2 / $1 }')
         row "$conns" "$(num %.0f "$base")" "$(num %.0f "$new")" \
-            "$(awk -v a="$new" -v b="$base" 'BEGIN {
-                if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.3f", a / b }')" \
-            "${spread% *}" "${spread#* }" "$(num %.0f "$(med "p99|base|hello|$conns")")" \
-            "$(num %.0f "$(med "p99|new|hello|$conns")")" \
+            "$(num %.3f "$(ratio_of "$new" "$base")")" "$(num %.3f "$(median "${ratios[@]}")")" \
+            "$(num %.3f "$(minof "${ratios[@]}")")" "$(num %.3f "$(maxof "${ratios[@]}")")" \
+            "$(num %.0f "$(med "p99|base|hello|$conns")")" "$(num %.0f "$(med "p99|new|hello|$conns")")" \
             "$(($(total "err|base|hello|$conns") + $(total "err|new|hello|$conns")))"
     done
 }
@@ -1002,8 +1015,9 @@ ab_legend() {
     cat <<EOF
 wrk with keep-alive (1 wrk thread for 1 connection, else 2) on the compiled hello (static), $RUNS runs of
 $DURATION s per build and connection count, the two builds interleaved (order alternating between runs).
-req/s, p99 us: medians. current/baseline: ratio of the medians. lowest run, highest run: the lowest and
-highest ratio of the two rates within one run: a difference inside that spread is noise.
+req/s, p99 us: medians. current/baseline: ratio of the medians. run ratios: current over baseline within
+each run (the two measured seconds apart), their median, lowest and highest: a difference inside that spread
+is noise. Other work on the machine (see the load average) widens it.
 errors: non-2xx responses and socket errors, all runs, both builds.
 EOF
 }
@@ -1025,7 +1039,7 @@ main_ab() {
         check_hello "$host" hello
         log "   ${LABEL[$host]}: ${URL[$host]} answers hello, keep-alive"
     done
-    LOAD_START=$(load_now)
+    note_load
     ab_runs
 
     local title about
@@ -1109,7 +1123,7 @@ main() {
         log "   ${LABEL[$host]}: ${URL[$host]} answers hello and hello.sh, keep-alive"
     done
 
-    LOAD_START=$(load_now)
+    note_load
     hello_runs
     IDLE_AFTER=$(mem_mib "$rcgi_pid" VmRSS)
 

@@ -70,7 +70,7 @@
 # Environment: RUNS (3; 5 with --ab), DURATION (seconds per wrk run and
 # ceiling run, 10; 5 with --ab), STREAM_SAMPLES (200), SLOW_DURATION
 # (seconds of the 500-connection run, 15), BASELINE (--ab only, HEAD).
-# A default run takes about 23 minutes.
+# A default run takes about 25 minutes.
 # Progress goes to stderr, the table to stdout. Every server, file and
 # folder it creates is removed on exit, including on Ctrl-C.
 set -euo pipefail
@@ -113,6 +113,8 @@ SLOW_PROBE_DELAY=2       # ... the first this many seconds after wrk starts, the
 PROBE_MAX_TIME=30        # seconds curl waits for one of them
 SLOW_SETTLE=2            # seconds after a slow run for the scripts in flight (1 s) to end
 RSS_INTERVAL=0.25        # seconds between two RSS samples during a slow run
+BUSY_SAMPLE=2            # seconds over which other work's share of the CPUs is measured ...
+BUSY_WARN=20             # ... and the share, in percent, above which the runs are called noisy
 
 start_dir=$PWD
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -921,15 +923,24 @@ print_markdown() {
           if (NR == 1) { line = "|"; for (i = 1; i <= NF; i++) line = line " --- |"; print line } }'
 }
 
-# The 1-minute load average: other work on the machine shows in it.
-load_now() { awk '{ print $1 }' /proc/loadavg; }
+# How busy the CPUs are over BUSY_SAMPLE seconds, in percent, while this
+# script runs nothing: the share other work takes (the load average would
+# count our own builds and runs too).
+cpu_busy() {
+    local before after
+    before=$(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+    sleep "$BUSY_SAMPLE"
+    after=$(awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+    awk -v a="$before" -v b="$after" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        busy = y[1] - x[1]; all = busy + y[2] - x[2]; printf "%.0f", all ? 100 * busy / all : 0 }'
+}
 
-# Notes the load average at the start of the runs, and warns when other
-# work keeps the cores busy: every figure then drifts with it.
-note_load() {
-    LOAD_START=$(load_now)
-    if awk -v l="$LOAD_START" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-        log "   warning: load average $LOAD_START on $(nproc) cores before the runs: other work is running, expect noise"
+# Notes how busy the machine is just before the runs, and warns when other
+# work takes much of it: every figure then drifts with that work.
+note_busy() {
+    BUSY_START=$(cpu_busy)
+    if [ "$BUSY_START" -gt "$BUSY_WARN" ]; then
+        log "   warning: the CPUs are ${BUSY_START}% busy with other work before the runs: expect noise"
     fi
 }
 
@@ -1017,7 +1028,7 @@ wrk with keep-alive (1 wrk thread for 1 connection, else 2) on the compiled hell
 $DURATION s per build and connection count, the two builds interleaved (order alternating between runs).
 req/s, p99 us: medians. current/baseline: ratio of the medians. run ratios: current over baseline within
 each run (the two measured seconds apart), their median, lowest and highest: a difference inside that spread
-is noise. Other work on the machine (see the load average) widens it.
+is noise. Other work on the machine (its share of the CPUs is in the title) widens it.
 errors: non-2xx responses and socket errors, all runs, both builds.
 EOF
 }
@@ -1039,12 +1050,12 @@ main_ab() {
         check_hello "$host" hello
         log "   ${LABEL[$host]}: ${URL[$host]} answers hello, keep-alive"
     done
-    note_load
+    note_busy
     ab_runs
 
     local title about
     title="rcgi A/B, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc)-core machine, medians of $RUNS runs"
-    title+=", load average $LOAD_START at the start of the runs and $(load_now) at the end"
+    title+=", CPUs ${BUSY_START}% busy with other work before the runs, $(cpu_busy)% after"
     about="Baseline: $BASELINE = $(git -C "$repo" log -1 --format='%h %s' "$commit")."
     about+=" Current: the tree at $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)."
     about+=" Client: wrk $({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }'), all on 127.0.0.1."
@@ -1123,7 +1134,7 @@ main() {
         log "   ${LABEL[$host]}: ${URL[$host]} answers hello and hello.sh, keep-alive"
     done
 
-    note_load
+    note_busy
     hello_runs
     IDLE_AFTER=$(mem_mib "$rcgi_pid" VmRSS)
 
@@ -1142,7 +1153,7 @@ main() {
 
     local title
     title="rcgi benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc)-core machine, medians of $RUNS runs"
-    title+=", load average $LOAD_START at the start of the runs and $(load_now) at the end"
+    title+=", CPUs ${BUSY_START}% busy with other work before the runs, $(cpu_busy)% after"
     build_table
     {
         printf '%s\n%s\n\n' "$title" "$(hosts_line)"

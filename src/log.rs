@@ -9,8 +9,35 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// How much a line of the error log matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// What went as it should (a script's normal end).
+    Info,
+    /// A request refused, a client or a script misbehaving.
+    Warn,
+    /// rcgi itself could not do what it should.
+    Error,
+}
+
+/// An event that went as it should.
+pub fn info(args: fmt::Arguments) {
+    line(Level::Info, args);
+}
+
+/// A request refused, or a client or a script misbehaving.
+pub fn warn(args: fmt::Arguments) {
+    line(Level::Warn, args);
+}
+
 /// Writes one line to the error log.
 pub fn error(args: fmt::Arguments) {
+    line(Level::Error, args);
+}
+
+/// Writes one line to the error log at `level` (every level is written,
+/// in the same form, for now).
+pub fn line(_level: Level, args: fmt::Arguments) {
     let mut line = String::with_capacity(128);
     let _ = write!(line, "rcgi: {args}");
     line.push('\n');

@@ -36,9 +36,9 @@ pub fn conclude(mut ex: Exchange, end: End, ended: String, job: &Job) -> Ran {
     let (words, verdict) = judge(end, &ex.stdout);
     let name = &ex.stderr.name;
     if words.is_empty() {
-        log::error(format_args!("{name}: {ended}"));
+        log::info(format_args!("{name}: {ended}"));
     } else {
-        log::error(format_args!("{name}: {words}; {ended}"));
+        log::warn(format_args!("{name}: {words}; {ended}"));
     }
     let raw_status = ex.stdout.raw_status();
     let stderr = ex.stderr.tail().to_vec();
@@ -67,7 +67,7 @@ pub fn conclude(mut ex: Exchange, end: End, ended: String, job: &Job) -> Ran {
 /// The script could not be started: log why, and answer with the page.
 pub fn not_started(client: &mut dyn Client, job: &Job, e: &std::io::Error) -> Ran {
     let f = start_failure::explain(job.program, e);
-    log::error(format_args!(
+    log::warn(format_args!(
         "{}: cannot start {}: {}",
         Escaped(job.name),
         job.program.display(),

@@ -30,65 +30,80 @@ use values::{
 #[command(name = "rcgi", version, about, long_about)]
 pub struct Args {
     /// Folder holding the scripts; every URL under --prefix maps into it.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Serving")]
     pub root: PathBuf,
 
     /// TCP port to listen on; 0 takes a free port (printed at start).
-    #[arg(long, default_value_t = 8000, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 8000,
+        value_name = "N",
+        help_heading = "Serving"
+    )]
     pub port: u16,
 
     /// Address to listen on: IPv4 or IPv6 (e.g. ::1, or :: for all).
-    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1",
+        value_name = "ADDR",
+        help_heading = "Serving"
+    )]
     pub bind: IpAddr,
 
     /// URL path the root is mounted at; "/" mounts it at the top.
-    #[arg(long, default_value = "/cgi-bin", value_name = "PATH")]
+    #[arg(
+        long,
+        default_value = "/cgi-bin",
+        value_name = "PATH",
+        help_heading = "Serving"
+    )]
     pub prefix: String,
 
     /// Set K=V in every script's environment (repeatable). It wins over a
     /// CGI variable of the same name.
-    #[arg(long = "env", value_name = "K=V", value_parser = parse_env_pair)]
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env_pair, help_heading = "Scripts")]
     pub env: Vec<(OsString, OsString)>,
 
     /// Copy NAME from rcgi's own environment into every script's
     /// (repeatable). Nothing else of rcgi's environment reaches a script
     /// but PATH.
-    #[arg(long = "pass-env", value_name = "NAME")]
+    #[arg(long = "pass-env", value_name = "NAME", help_heading = "Scripts")]
     pub pass_env: Vec<OsString>,
 
     /// Give scripts the Authorization and Proxy-Authorization headers
     /// (HTTP_AUTHORIZATION, HTTP_PROXY_AUTHORIZATION); hidden by default.
-    #[arg(long)]
+    #[arg(long, help_heading = "Scripts")]
     pub pass_auth: bool,
 
     /// Run files ending in EXT with PROGRAM (repeatable), e.g.
     /// .php=php-cgi, .py=python3, ".pl=perl -T": such a file needs no
     /// execute bit; PROGRAM (looked up in PATH) gets its path last.
-    #[arg(long = "handler", value_name = "EXT=PROGRAM", value_parser = parse_handler)]
+    #[arg(long = "handler", value_name = "EXT=PROGRAM", value_parser = parse_handler, help_heading = "Scripts")]
     pub handlers: Vec<(String, String)>,
 
     /// Also try NAME (after index.cgi) as the script of a folder URL that
     /// ends in / (repeatable), e.g. index.php.
-    #[arg(long = "index", value_name = "NAME", value_parser = parse_index_name)]
+    #[arg(long = "index", value_name = "NAME", value_parser = parse_index_name, help_heading = "Scripts")]
     pub index: Vec<String>,
 
     /// Serve the plain files of DIR at / (outside the prefix), so a
     /// site's pages and their forms run together.
-    #[arg(long = "static", value_name = "DIR")]
+    #[arg(long = "static", value_name = "DIR", help_heading = "Serving")]
     pub static_dir: Option<PathBuf>,
 
     /// How a chunked request body reaches a script: spool (decoded into a
     /// temporary file, CONTENT_LENGTH set) or stream (piped as it comes,
     /// no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING=chunked, as
     /// git-http-backend expects).
-    #[arg(long, value_enum, default_value_t = Chunked::Spool, value_name = "MODE")]
+    #[arg(long, value_enum, default_value_t = Chunked::Spool, value_name = "MODE", help_heading = "Scripts")]
     pub chunked: Chunked,
 
     /// Explain script failures on the error page (cause, exit status,
     /// headers received, the end of its stderr) and list the scripts
     /// found at start. For development: it shows clients a script's
     /// stderr.
-    #[arg(long)]
+    #[arg(long, help_heading = "Scripts")]
     pub debug: bool,
 
     /// Largest request head (request line and header fields); over it: 431.

@@ -70,7 +70,7 @@ pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
 fn refuse(socket: &mut Socket, e: &Refusal) {
     let (out, bytes) = head::refusal(e.status, e.reason, &[]);
     let _ = socket.write_all(&out, REFUSAL_TIMEOUT);
-    log::error(format_args!("{}: {e}", socket.peer));
+    log::warn(format_args!("{}: {e}", socket.peer));
     log::access(&Access {
         client: socket.peer.ip(),
         request_line: format_args!("-"),

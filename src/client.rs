@@ -31,9 +31,10 @@ pub struct Request {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The host the request names (`Host`, or an absolute-form target).
     pub host: Option<String>,
-    /// The address the client connected to, and the client's.
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
+    /// The address the client connected to, and the client's; None for
+    /// a connection on a Unix socket, which has no IP addresses.
+    pub local: Option<SocketAddr>,
+    pub peer: Option<SocketAddr>,
 }
 
 impl Request {

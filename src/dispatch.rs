@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::cgi::{self, Job, Ran, Stdin, env};
 use crate::client::{BodyError, Client, Request, Served};
+use crate::drain::Drain;
 use crate::gate::Gate;
 use crate::reply;
 use crate::route::{self, Found, Mount, Route};
@@ -51,19 +52,22 @@ pub struct Settings {
     pub max_scripts: usize,
 }
 
-/// The settings, and the slots of the scripts running now.
+/// The settings, the slots of the scripts running now, and whether the
+/// server is stopping.
 pub struct Site {
     pub settings: Settings,
     scripts: Gate,
+    pub drain: Drain,
 }
 
 impl Site {
-    pub fn new(settings: Settings) -> Site {
+    pub fn new(settings: Settings) -> std::io::Result<Site> {
         let n = settings.max_scripts;
-        Site {
+        Ok(Site {
             settings,
             scripts: Gate::new(n, n),
-        }
+            drain: Drain::new()?,
+        })
     }
 }
 

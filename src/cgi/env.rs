@@ -18,7 +18,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use crate::client::Request;
+use crate::io::stream::UNIX_PEER_IP;
 use crate::route::Route;
+
+/// `SERVER_PORT` on a Unix socket when the Host names no port.
+const DEFAULT_PORT: u16 = 80;
 
 /// The operator's say in every script's environment.
 #[derive(Debug, Clone, Default)]
@@ -54,12 +58,15 @@ pub fn build(i: &Inputs) -> Env {
     set("GATEWAY_INTERFACE", b"CGI/1.1");
     set("SERVER_SOFTWARE", crate::SOFTWARE.as_bytes());
     set("SERVER_PROTOCOL", req.protocol.as_bytes());
+    let local_ip = req.local.map(|a| a.ip());
     set(
         "SERVER_NAME",
-        server_name(req.host.as_deref(), req.local.ip()).as_bytes(),
+        server_name(req.host.as_deref(), local_ip).as_bytes(),
     );
-    set("SERVER_PORT", req.local.port().to_string().as_bytes());
-    set("SERVER_ADDR", req.local.ip().to_string().as_bytes());
+    set("SERVER_PORT", server_port(req).to_string().as_bytes());
+    if let Some(ip) = local_ip {
+        set("SERVER_ADDR", ip.to_string().as_bytes());
+    }
     set("REQUEST_SCHEME", b"http");
     set("REQUEST_METHOD", req.method.as_bytes());
     set("REQUEST_URI", request_uri(req).as_bytes());
@@ -76,9 +83,13 @@ pub fn build(i: &Inputs) -> Env {
         set("PATH_TRANSLATED", &translated);
     }
     set("DOCUMENT_ROOT", i.document_root.as_os_str().as_bytes());
-    set("REMOTE_ADDR", req.peer.ip().to_string().as_bytes());
-    set("REMOTE_HOST", req.peer.ip().to_string().as_bytes());
-    set("REMOTE_PORT", req.peer.port().to_string().as_bytes());
+    // A client on a Unix socket is on this machine: loopback, no port.
+    let remote = req.peer.map_or(UNIX_PEER_IP, |a| a.ip()).to_string();
+    set("REMOTE_ADDR", remote.as_bytes());
+    set("REMOTE_HOST", remote.as_bytes());
+    if let Some(peer) = req.peer {
+        set("REMOTE_PORT", peer.port().to_string().as_bytes());
+    }
     if let Some(n) = i.content_length {
         set("CONTENT_LENGTH", n.to_string().as_bytes());
     }
@@ -94,16 +105,32 @@ pub fn build(i: &Inputs) -> Env {
 }
 
 /// `SERVER_NAME`: the Host without its port, else the address the request
-/// came in on (IPv6 in brackets, as in a URL).
-fn server_name(host: Option<&str>, local: IpAddr) -> String {
+/// came in on (IPv6 in brackets, as in a URL), else (a Unix socket)
+/// `localhost`.
+fn server_name(host: Option<&str>, local: Option<IpAddr>) -> String {
     match host {
         Some(h) if h.starts_with('[') => h.split_inclusive(']').next().unwrap_or(h).to_string(),
         Some(h) if !h.is_empty() => h.split(':').next().unwrap_or(h).to_string(),
         _ => match local {
-            IpAddr::V6(v6) => format!("[{v6}]"),
-            IpAddr::V4(v4) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => format!("[{v6}]"),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            None => "localhost".to_string(),
         },
     }
+}
+
+/// `SERVER_PORT`: the port the request came in on; on a Unix socket, the
+/// Host's port, else 80 (the port its `http` URLs imply).
+fn server_port(req: &Request) -> u16 {
+    if let Some(local) = req.local {
+        return local.port();
+    }
+    let host = req.host.as_deref().unwrap_or("");
+    let after_name = host.rsplit_once(']').map_or(host, |(_, rest)| rest);
+    after_name
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(DEFAULT_PORT)
 }
 
 /// The path and query of the request, as sent (also for an absolute-form
@@ -177,8 +204,8 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
                 .collect(),
             host: Some("[::1]:8000".into()),
-            local: "[::1]:8000".parse().unwrap(),
-            peer: "[::1]:5000".parse().unwrap(),
+            local: Some("[::1]:8000".parse().unwrap()),
+            peer: Some("[::1]:5000".parse().unwrap()),
         }
     }
 
@@ -252,10 +279,31 @@ mod tests {
 
     #[test]
     fn server_name_forms() {
-        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let v4: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
         assert_eq!(server_name(Some("ex.org:81"), v4), "ex.org");
         assert_eq!(server_name(Some("[::1]"), v4), "[::1]");
         assert_eq!(server_name(None, v4), "10.0.0.1");
-        assert_eq!(server_name(Some(""), "::1".parse().unwrap()), "[::1]");
+        assert_eq!(server_name(Some(""), Some("::1".parse().unwrap())), "[::1]");
+        assert_eq!(server_name(None, None), "localhost");
+    }
+
+    #[test]
+    fn a_unix_socket_client_is_local_without_ports() {
+        let mut req = request(&[]);
+        (req.local, req.peer) = (None, None);
+        let env = env_of(&req, false);
+        assert_eq!(var(&env, "REMOTE_ADDR"), Some("127.0.0.1"));
+        assert_eq!(var(&env, "REMOTE_PORT"), None);
+        assert_eq!(var(&env, "SERVER_ADDR"), None);
+        assert_eq!(var(&env, "SERVER_PORT"), Some("8000"));
+        assert_eq!(var(&env, "SERVER_NAME"), Some("[::1]"));
+        for (host, port) in [
+            (None, "80"),
+            (Some("ex.org"), "80"),
+            (Some("ex.org:81"), "81"),
+        ] {
+            req.host = host.map(String::from);
+            assert_eq!(var(&env_of(&req, false), "SERVER_PORT"), Some(port));
+        }
     }
 }

@@ -14,11 +14,12 @@ use crate::cgi::{self, env};
 use crate::dispatch::{self, ChunkedMode};
 use crate::front::{BodyLimits, http};
 use crate::route::{Handler, Mount};
-use crate::server;
+use crate::server::{self, listen, unix_socket};
 
 mod values;
 use values::{
     body_size, head_size, parse_duration, parse_env_pair, parse_handler, parse_index_name,
+    parse_mode,
 };
 
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
@@ -50,6 +51,25 @@ pub struct Args {
         help_heading = "Serving"
     )]
     pub bind: IpAddr,
+
+    /// Listen on ADDR instead of --bind and --port (repeatable):
+    /// IP:PORT, [IPV6]:PORT, or unix:/path/to.sock. Sockets passed by
+    /// systemd (LISTEN_FDS) are served instead of any of these.
+    #[arg(long = "listen", value_name = "ADDR", value_parser = listen::Address::parse, conflicts_with_all = ["port", "bind"], help_heading = "Serving")]
+    pub listen: Vec<listen::Address>,
+
+    /// Permission bits of a Unix socket rcgi makes (--listen unix:...).
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode, help_heading = "Serving")]
+    pub socket_mode: u32,
+
+    /// Group of a Unix socket rcgi makes, e.g. www-data (a name or a gid).
+    #[arg(long, value_name = "GROUP", help_heading = "Serving")]
+    pub socket_group: Option<String>,
+
+    /// Set SO_REUSEPORT on TCP listeners, so that a new rcgi can bind the
+    /// same address beside a running one (a restart without downtime).
+    #[arg(long, help_heading = "Serving")]
+    pub reuse_port: bool,
 
     /// URL path the root is mounted at; "/" mounts it at the top.
     #[arg(
@@ -203,7 +223,18 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         max_scripts: args.max_scripts as usize,
     };
     Ok(server::Config {
-        addr: SocketAddr::new(args.bind, args.port),
+        listen: if args.listen.is_empty() {
+            vec![listen::Address::Tcp(SocketAddr::new(args.bind, args.port))]
+        } else {
+            args.listen.clone()
+        },
+        sockets: listen::Settings {
+            reuse_port: args.reuse_port,
+            unix: unix_socket::Settings {
+                mode: args.socket_mode,
+                group: args.socket_group.as_deref().map(find_group).transpose()?,
+            },
+        },
         max_connections: args.max_connections as usize,
         shutdown_grace: args.shutdown_grace,
         http: http_limits(&args),
@@ -306,6 +337,18 @@ fn find_handler(extension: &str, command: &str) -> anyhow::Result<Handler> {
         program,
         args: words.map(OsString::from).collect(),
     })
+}
+
+/// `--socket-group`: a group name, or a numeric gid.
+fn find_group(name: &str) -> anyhow::Result<nix::unistd::Gid> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(nix::unistd::Gid::from_raw(gid));
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid),
+        Ok(None) => bail!("--socket-group {name}: no such group"),
+        Err(e) => bail!("--socket-group {name}: {e}"),
+    }
 }
 
 /// "/cgi-bin/" -> "/cgi-bin", "/" -> "". The prefix is compared with the

@@ -115,6 +115,14 @@ pub fn parse_index_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// A file mode in octal (`0660`, `660`), at most `0777`.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|&m| m <= 0o777)
+        .ok_or_else(|| format!("{s:?}: a mode is octal, from 0 to 0777, like 0660"))
+}
+
 pub fn parse_env_pair(s: &str) -> Result<(OsString, OsString), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
@@ -150,6 +158,15 @@ mod tests {
         assert!(parse_duration("18446744073709551615s").is_err());
         assert!(parse_duration("1d").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        assert_eq!(parse_mode("0660"), Ok(0o660));
+        assert_eq!(parse_mode("755"), Ok(0o755));
+        assert!(parse_mode("0888").is_err());
+        assert!(parse_mode("1777").is_err());
+        assert!(parse_mode("rw").is_err());
     }
 
     #[test]

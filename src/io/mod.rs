@@ -1,8 +1,10 @@
 //! Plumbing below every protocol: bulk pipes and the relay that moves a
 //! body by splice(2) without copying it, the per-thread buffer reads go
-//! into, and waiting on one descriptor with a deadline.
+//! into, an accepted connection of either kind (TCP or Unix), and
+//! waiting on one descriptor with a deadline.
 
 pub mod pipe;
 pub mod relay;
 pub mod scratch;
+pub mod stream;
 pub mod wait;

@@ -1,5 +1,5 @@
-//! Waiting for one descriptor to be ready, with a deadline: the one
-//! blocking wait of non-blocking descriptors.
+//! Waiting for a descriptor to be ready (or the first of two), with a
+//! deadline: the one blocking wait of non-blocking descriptors.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -20,6 +20,31 @@ pub fn ready(fd: BorrowedFd<'_>, events: PollFlags, deadline: Instant) -> io::Re
         match poll(&mut fds, timeout(left)) {
             Ok(0) | Err(Errno::EINTR) => {}
             Ok(_) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Waits until `first` or `second` is readable (or has an error or
+/// hang-up) or `deadline` passes; true if `first` is, which wins when
+/// both are. A timeout is an error of kind `TimedOut`.
+pub fn readable_first(
+    first: BorrowedFd<'_>,
+    second: BorrowedFd<'_>,
+    deadline: Instant,
+) -> io::Result<bool> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let mut fds = [
+            PollFd::new(first, PollFlags::POLLIN),
+            PollFd::new(second, PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, timeout(left)) {
+            Ok(0) | Err(Errno::EINTR) => {}
+            Ok(_) => return Ok(fds[0].any().unwrap_or(false)),
             Err(e) => return Err(e.into()),
         }
     }

@@ -1,22 +1,26 @@
-//! The accept loop: take each connection as it comes, within the
-//! connection bound, and give it a thread of its own running the HTTP
-//! front end; past the bound, a connection gets a 503 at once and is
-//! closed. Accept failures are never fatal: running out of descriptors
-//! or memory pauses accepting for a moment instead of spinning.
+//! The accept loop: take each connection as it comes on any listener,
+//! within the connection bound, and give it a thread of its own running
+//! the listener's front end; past the bound, a connection gets a 503 at
+//! once and is closed. Accept failures are never fatal: running out of
+//! descriptors or memory pauses accepting for a moment instead of
+//! spinning. At the stop, the connections already queued are taken
+//! before the listeners close.
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::MsgFlags;
 
 use super::Shared;
+use super::listen::{Front, Listener};
 use super::signals::Stop;
 use crate::front::http::{connection, head};
+use crate::io::stream::Stream;
 use crate::log;
 
 /// Stack for a connection thread: buffers live on the heap.
@@ -25,6 +29,11 @@ const THREAD_STACK: usize = 256 * 1024;
 const BACK_OFF: Duration = Duration::from_millis(100);
 /// The pause after a connection thread could not be started.
 const THREAD_BACK_OFF: Duration = Duration::from_millis(10);
+/// Connections taken from one listener before looking at the others
+/// (and at the stop signal) again.
+const ACCEPT_BATCH: usize = 64;
+/// The most connections taken from one listener's queue at the stop.
+const QUEUED_AT_STOP: usize = 4096;
 
 /// A count of connections served now, bounded.
 pub struct Slots {
@@ -55,28 +64,55 @@ impl Slots {
     }
 }
 
-/// Accepts connections until `stop` is readable.
-pub fn until_stopped(listener: &TcpListener, stop: &Stop, shared: &Arc<Shared>) {
+/// Accepts connections on every listener until `stop` is readable;
+/// takes the signal's mark.
+pub fn until_stopped(listeners: &[Listener], stop: &Stop, shared: &Arc<Shared>) {
     loop {
-        let mut fds = [
-            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.fd(), PollFlags::POLLIN),
-        ];
+        let mut fds: Vec<PollFd> = listeners
+            .iter()
+            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(stop.fd(), PollFlags::POLLIN));
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
-                log::error(format_args!("poll on the listener failed: {e}"));
+                log::error(format_args!("poll on the listeners failed: {e}"));
                 thread::sleep(BACK_OFF);
                 continue;
             }
         }
-        if fds[1].any().unwrap_or(false) {
+        let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
+        if ready.last() == Some(&true) {
+            stop.take();
             return;
         }
+        for (listener, _) in listeners.iter().zip(ready).filter(|(_, r)| *r) {
+            accept_waiting(listener, shared, ACCEPT_BATCH);
+        }
+    }
+}
+
+/// At the stop, before the listeners close: takes the connections that
+/// already wait in their queues (closing a listener would reset them),
+/// so that their requests are answered.
+pub fn take_queued(listeners: &[Listener], shared: &Arc<Shared>) {
+    for listener in listeners {
+        accept_waiting(listener, shared, QUEUED_AT_STOP);
+    }
+}
+
+/// Accepts up to `most` connections waiting on `listener`.
+fn accept_waiting(listener: &Listener, shared: &Arc<Shared>, most: usize) {
+    for _ in 0..most {
         match listener.accept() {
-            Ok((stream, _)) => start_connection(shared, stream),
-            Err(e) => back_off(&e),
+            Ok(stream) => start_connection(shared, stream, listener.front),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                back_off(&e);
+                return;
+            }
         }
     }
 }
@@ -90,7 +126,7 @@ fn back_off(e: &io::Error) {
     }
 }
 
-fn start_connection(shared: &Arc<Shared>, stream: TcpStream) {
+fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
     if !shared.slots.try_take() {
         refuse_busy(stream);
         return;
@@ -103,7 +139,9 @@ fn start_connection(shared: &Arc<Shared>, stream: TcpStream) {
             // Gives the place back however the thread ends, a panic too.
             let _place = Place(&shared_for_thread.slots);
             let s = &*shared_for_thread;
-            connection::serve(stream, &s.http, &s.site, &s.drain);
+            match front {
+                Front::Http => connection::serve(stream, &s.http, &s.site),
+            }
         });
     if let Err(e) = spawned {
         shared.slots.release();
@@ -142,9 +180,8 @@ fn give_back_memory() {
 fn give_back_memory() {}
 
 /// Past the connection bound: a 503 sent without waiting, then close.
-fn refuse_busy(stream: TcpStream) {
+fn refuse_busy(stream: Stream) {
     let retry = [("Retry-After".to_string(), b"1".to_vec())];
     let (out, _) = head::refusal(503, "too many connections", &retry);
-    let _ = stream.set_nonblocking(true);
-    let _ = io::Write::write(&mut &stream, &out);
+    let _ = nix::sys::socket::send(stream.as_fd().as_raw_fd(), &out, MsgFlags::MSG_NOSIGNAL);
 }

@@ -7,8 +7,10 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
 
 use nix::fcntl::OFlag;
+use nix::poll::PollFlags;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 /// The pipe's write end, for the handler.
@@ -26,7 +28,7 @@ extern "C" fn on_signal(_: nix::libc::c_int) {
     }
 }
 
-/// Readable once SIGINT or SIGTERM has arrived.
+/// Readable once SIGINT or SIGTERM has arrived: one mark per signal.
 pub struct Stop {
     read: OwnedFd,
     _write: OwnedFd,
@@ -35,6 +37,23 @@ pub struct Stop {
 impl Stop {
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
+    }
+
+    /// Takes the mark of one signal that arrived; true if there was one.
+    pub fn take(&self) -> bool {
+        let mut mark = [0u8; 1];
+        matches!(nix::unistd::read(&self.read, &mut mark), Ok(1))
+    }
+
+    /// Waits up to `timeout` for a signal, and takes its mark; true if
+    /// one came.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let _ = crate::io::wait::ready(
+            self.fd(),
+            PollFlags::POLLIN,
+            crate::io::wait::after(timeout),
+        );
+        self.take()
     }
 }
 

@@ -8,6 +8,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -18,9 +19,14 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// How rcgi's start-up lines begin, one per listener.
+pub const LISTENING: &str = "rcgi listening on ";
+
 /// A running `rcgi` and what it logs.
 pub struct Server {
     child: Child,
+    /// The address of its first listening line; `0.0.0.0:0` when that
+    /// is a Unix socket (see [`Server::listening`]).
     pub addr: SocketAddr,
     pub root: PathBuf,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -97,17 +103,31 @@ impl Server {
         })
     }
 
-    /// Starts rcgi after `setup` has had its say on the command.
+    /// Starts rcgi after `setup` has had its say on the command. Without
+    /// `--listen` in `args`, it listens on a free port of 127.0.0.1 (or
+    /// of the `--bind` address in `args`).
     pub fn start_custom(root: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
-        let has_bind = args.contains(&"--bind");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rcgi"));
         setup(&mut cmd);
-        cmd.arg("--root").arg(root).args(["--port", "0"]);
-        if !has_bind {
-            cmd.args(["--bind", "127.0.0.1"]);
+        cmd.arg("--root").arg(root);
+        if !args.contains(&"--listen") {
+            cmd.args(["--port", "0"]);
+            if !args.contains(&"--bind") {
+                cmd.args(["--bind", "127.0.0.1"]);
+            }
         }
+        Server::spawn(root, cmd.args(args))
+    }
+
+    /// Runs `cmd` (an rcgi) and waits for its first listening line.
+    pub fn spawn(root: &Path, cmd: &mut Command) -> Server {
+        Server::spawn_until(root, cmd, LISTENING)
+    }
+
+    /// Runs `cmd` (an rcgi, or a program that starts one) and waits for a
+    /// stderr line starting with `ready`.
+    pub fn spawn_until(root: &Path, cmd: &mut Command, ready: &'static str) -> Server {
         let mut child = cmd
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -116,17 +136,21 @@ impl Server {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
-        collect_lines(child.stderr.take().unwrap(), stderr.clone(), Some(tx));
+        collect_lines(
+            child.stderr.take().unwrap(),
+            stderr.clone(),
+            Some((ready, tx)),
+        );
         collect_lines(child.stdout.take().unwrap(), stdout.clone(), None);
         let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!(
-                "rcgi did not say it listens; stderr: {:?}",
+                "no line {ready:?} on stderr; stderr: {:?}",
                 stderr.lock().unwrap()
             )
         });
         Server {
-            addr: listening_addr(&line),
+            addr: listening_addr(&line).unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
             child,
             root: root.to_path_buf(),
             stderr,
@@ -140,6 +164,29 @@ impl Server {
 
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// The places of its listening lines so far (`http://127.0.0.1:80`,
+    /// `unix:/path`).
+    pub fn listening(&self) -> Vec<String> {
+        self.stderr()
+            .iter()
+            .filter_map(|l| l.strip_prefix("rcgi listening on "))
+            .map(|rest| match rest.strip_prefix("http://") {
+                Some(tcp) => format!("http://{}", tcp.split('/').next().unwrap_or("")),
+                None => rest.split(' ').next().unwrap_or("").to_string(),
+            })
+            .collect()
+    }
+
+    /// Sends `signal` to rcgi.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        signal(self.child.id() as i32, sig);
+    }
+
+    /// Waits for rcgi to exit by itself; its exit status.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        wait_until("rcgi to exit", || self.child.try_wait().unwrap())
     }
 
     /// Sends `raw` on a new connection and reads one response.
@@ -250,15 +297,18 @@ pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
 fn collect_lines(
     pipe: impl Read + Send + 'static,
     lines: Arc<Mutex<Vec<String>>>,
-    mut listening: Option<mpsc::Sender<String>>,
+    mut ready: Option<(&'static str, mpsc::Sender<String>)>,
 ) {
     thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut line = Vec::new();
         while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
             let text = String::from_utf8_lossy(&line).trim_end().to_string();
-            if text.starts_with("rcgi listening on ") {
-                if let Some(tx) = listening.take() {
+            if ready
+                .as_ref()
+                .is_some_and(|(prefix, _)| text.starts_with(prefix))
+            {
+                if let Some((_, tx)) = ready.take() {
                     let _ = tx.send(text.clone());
                 }
             }
@@ -268,11 +318,12 @@ fn collect_lines(
     });
 }
 
-/// The address in `rcgi listening on http://ADDR/...`.
-fn listening_addr(line: &str) -> SocketAddr {
-    let rest = line.trim_start_matches("rcgi listening on http://");
+/// The address in `rcgi listening on http://ADDR/...`; None for a Unix
+/// socket (`rcgi listening on unix:/path for ...`).
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.strip_prefix("rcgi listening on http://")?;
     let end = rest.find('/').expect("a / after the address");
-    rest[..end].parse().expect("a socket address")
+    Some(rest[..end].parse().expect("a socket address"))
 }
 
 /// Polls `f` until it returns something, or fails the test.
@@ -352,13 +403,14 @@ impl Response {
     }
 }
 
-/// One client connection, reading responses one after another.
-pub struct Client {
-    pub reader: BufReader<TcpStream>,
-    pub writer: TcpStream,
+/// One client connection, reading responses one after another: over
+/// TCP, or a Unix socket.
+pub struct Client<S = TcpStream> {
+    pub reader: BufReader<S>,
+    pub writer: S,
 }
 
-impl Client {
+impl Client<TcpStream> {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect to rcgi");
         stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -369,6 +421,32 @@ impl Client {
         }
     }
 
+    /// Waits until rcgi has read everything this client has sent: the
+    /// receive queue of rcgi's end of the connection (in /proc/net/tcp)
+    /// is empty. Lets a test choose how a request is cut into reads.
+    pub fn wait_until_received(&self) {
+        let server = self.writer.peer_addr().unwrap();
+        let client = self.writer.local_addr().unwrap();
+        wait_until("rcgi to read what was sent", || {
+            (receive_queue(server, client)? == 0).then_some(())
+        });
+    }
+}
+
+impl Client<UnixStream> {
+    /// A connection to the Unix socket at `path`.
+    pub fn unix(path: &Path) -> Client<UnixStream> {
+        let stream = UnixStream::connect(path).expect("connect to rcgi's Unix socket");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_write_timeout(Some(WAIT)).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+}
+
+impl<S: Read + Write> Client<S> {
     pub fn send(&mut self, raw: &[u8]) {
         self.writer.write_all(raw).expect("send request");
     }
@@ -476,17 +554,6 @@ impl Client {
         assert_eq!(&data[size..], b"\r\n", "chunk data ends in CRLF");
         data.truncate(size);
         Ok(Some(data))
-    }
-
-    /// Waits until rcgi has read everything this client has sent: the
-    /// receive queue of rcgi's end of the connection (in /proc/net/tcp)
-    /// is empty. Lets a test choose how a request is cut into reads.
-    pub fn wait_until_received(&self) {
-        let server = self.writer.peer_addr().unwrap();
-        let client = self.writer.local_addr().unwrap();
-        wait_until("rcgi to read what was sent", || {
-            (receive_queue(server, client)? == 0).then_some(())
-        });
     }
 
     /// True if the server has closed the connection: a read gets

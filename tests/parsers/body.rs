@@ -47,7 +47,8 @@ fn connection() -> (TcpStream, Socket) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
     let client = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
     let (server, _) = listener.accept().expect("accept");
-    (client, Socket::new(server, 64 * 1024).expect("socket"))
+    let server = rcgi::io::stream::Stream::tcp(server).expect("socket");
+    (client, Socket::new(server, 64 * 1024))
 }
 
 /// Sends `input` (a body and what follows it) in the pieces `cuts` make,

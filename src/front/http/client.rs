@@ -17,6 +17,7 @@ use super::socket::Socket;
 use super::writer::Writer;
 use super::{Limits, Version};
 use crate::client::{Body, BodyError, Client, Fed, Gone, Head, Served, Sink};
+use crate::drain::Drain;
 use crate::status::Refusal;
 
 pub struct HttpClient<'s> {
@@ -31,6 +32,7 @@ pub struct HttpClient<'s> {
     /// The body went wrong (refused, or the client left mid-body).
     broken: bool,
     idle: Duration,
+    drain: &'s Drain,
 }
 
 impl<'s> HttpClient<'s> {
@@ -39,6 +41,7 @@ impl<'s> HttpClient<'s> {
         protocol: &Protocol,
         head_only: bool,
         limits: &Limits,
+        drain: &'s Drain,
     ) -> HttpClient<'s> {
         // Relayed bytes a cut response left behind go with their pipe.
         socket.forget_relayed();
@@ -56,6 +59,7 @@ impl<'s> HttpClient<'s> {
             done_with: false,
             broken: false,
             idle: limits.idle_timeout,
+            drain,
         }
     }
 
@@ -178,6 +182,10 @@ impl Body for HttpClient<'_> {
 impl Sink for HttpClient<'_> {
     fn start(&mut self, head: &Head) {
         let unread = self.leaves_body_unread();
+        if self.drain.stopping() {
+            // The connection's last response: say so.
+            self.writer.close_after();
+        }
         self.writer.start(head, unread);
     }
 

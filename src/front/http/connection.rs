@@ -2,11 +2,15 @@
 //! dispatch with the client's side of it, log it, and go on to the next
 //! one while keep-alive allows (pipelined requests are answered in
 //! order, as they are read one after the other). A request rcgi cannot
-//! parse gets its error status and ends the connection; so does any
-//! request once the server has begun to stop.
+//! parse gets its error status and ends the connection. Once the server
+//! has begun to stop, a connection waiting for its next request closes
+//! at once, and a request that has arrived is answered with
+//! `Connection: close`.
 
-use std::net::TcpStream;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use nix::poll::PollFlags;
 
 use super::Limits;
 use super::client::HttpClient;
@@ -16,22 +20,33 @@ use super::socket::Socket;
 use crate::client::{Request, Served};
 use crate::dispatch::{self, Site};
 use crate::drain::Drain;
+use crate::io::stream::{Stream, UNIX_PEER_IP};
+use crate::io::wait;
 use crate::log::{self, Access, Escaped};
 use crate::status::Refusal;
 
 /// How long a refusal may take to send.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new connection may take to send its first request once
+/// the server stops.
+const LAST_CALL: Duration = Duration::from_secs(1);
 
 /// Serves one accepted connection until it ends.
-pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
-    let mut socket = match Socket::new(stream, limits.head_bytes) {
-        Ok(socket) => socket,
-        Err(e) => {
-            log::error(format_args!("cannot set up a connection: {e}"));
-            return;
-        }
-    };
+pub fn serve(stream: Stream, limits: &Limits, site: &Site) {
+    let drain = &site.drain;
+    let mut socket = Socket::new(stream, limits.head_bytes);
+    // A new connection counts as a request from the start, so that a stop
+    // answers what its client sent as the listener closed.
+    let mut busy = Some(drain.request());
     loop {
+        if busy.is_none() {
+            if !next_request(&socket, limits, drain, false) {
+                break;
+            }
+            busy = Some(drain.request());
+        } else if !next_request(&socket, limits, drain, true) {
+            break;
+        }
         let head = match request::read(&mut socket, limits) {
             Ok(head) => head,
             Err(ReadError::Closed | ReadError::Idle) => break,
@@ -41,28 +56,46 @@ pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
                 break;
             }
         };
-        if drain.stopping() {
-            refuse(&mut socket, &Refusal::new(503, "server shutting down"));
-            break;
-        }
         let started = Instant::now();
+        // Once stopping, a request that arrived is answered, and is the
+        // connection's last (the client's response says so).
         let (req, protocol) = head.into_parts(socket.local, socket.peer);
-        let served = {
-            let _in_flight = drain.request();
-            let mut client = HttpClient::new(&mut socket, &protocol, req.head_only(), limits);
-            let served = dispatch::serve(site, &req, &mut client);
-            let clean = !served.close && client.settle_body();
-            Served {
-                close: served.close || !clean,
-                ..served
-            }
+        let mut client = HttpClient::new(&mut socket, &protocol, req.head_only(), limits, drain);
+        let served = dispatch::serve(site, &req, &mut client);
+        let clean = !served.close && client.settle_body();
+        let served = Served {
+            close: served.close || !clean,
+            ..served
         };
+        busy = None;
         access(&socket, &req, &served, started);
         if served.close || !protocol.keep_alive || drain.stopping() {
             break;
         }
     }
+    drop(busy);
     socket.close();
+}
+
+/// Waits until the next request begins to arrive (or the client closes,
+/// which the read that follows sees); false when the connection should
+/// end quietly instead: idle past the idle timeout, or the server
+/// stopping. A kept-alive connection ends at once when the server
+/// stops; a new one (`first`) still gets [`LAST_CALL`] for the request
+/// its client may have sent as the listener closed.
+fn next_request(socket: &Socket, limits: &Limits, drain: &Drain, first: bool) -> bool {
+    if !socket.buffered().is_empty() {
+        return true;
+    }
+    let idle = wait::after(limits.idle_timeout);
+    match wait::readable_first(socket.fd(), drain.fd(), idle) {
+        Ok(true) => true,
+        Ok(false) if first => {
+            let last_call = idle.min(wait::after(LAST_CALL));
+            wait::ready(socket.fd(), PollFlags::POLLIN, last_call).is_ok()
+        }
+        Ok(false) | Err(_) => false,
+    }
 }
 
 /// Answers a request that could not be parsed (or came at a bad time),
@@ -70,9 +103,9 @@ pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
 fn refuse(socket: &mut Socket, e: &Refusal) {
     let (out, bytes) = head::refusal(e.status, e.reason, &[]);
     let _ = socket.write_all(&out, REFUSAL_TIMEOUT);
-    log::warn(format_args!("{}: {e}", socket.peer));
+    log::warn(format_args!("{}: {e}", socket.peer_name()));
     log::access(&Access {
-        client: socket.peer.ip(),
+        client: client_ip(socket),
         request_line: format_args!("-"),
         status: e.status,
         bytes,
@@ -82,7 +115,7 @@ fn refuse(socket: &mut Socket, e: &Refusal) {
 
 fn access(socket: &Socket, req: &Request, served: &Served, started: Instant) {
     log::access(&Access {
-        client: socket.peer.ip(),
+        client: client_ip(socket),
         request_line: format_args!(
             "{} {} {}",
             Escaped(req.method.as_bytes()),
@@ -93,4 +126,9 @@ fn access(socket: &Socket, req: &Request, served: &Served, started: Instant) {
         bytes: served.bytes,
         duration: started.elapsed(),
     });
+}
+
+/// The client's address for the log (a Unix-socket client is local).
+fn client_ip(socket: &Socket) -> IpAddr {
+    socket.peer.map_or(UNIX_PEER_IP, |a| a.ip())
 }

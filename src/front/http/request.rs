@@ -59,7 +59,11 @@ impl Request {
 
     /// The request as the layers below the front end see it, and what
     /// its HTTP framing says.
-    pub fn into_parts(self, local: SocketAddr, peer: SocketAddr) -> (client::Request, Protocol) {
+    pub fn into_parts(
+        self,
+        local: Option<SocketAddr>,
+        peer: Option<SocketAddr>,
+    ) -> (client::Request, Protocol) {
         let protocol = Protocol {
             version: self.version,
             body: self.body,

@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -20,14 +20,16 @@ use nix::poll::PollFlags;
 use nix::sys::socket::{MsgFlags, recv, send};
 
 use crate::io::relay::Relay;
+use crate::io::stream::{PeerName, Stream};
 use crate::io::wait;
 
 pub struct Socket {
-    stream: TcpStream,
-    /// Our address (the one the client connected to).
-    pub local: SocketAddr,
-    /// The client's address.
-    pub peer: SocketAddr,
+    stream: Stream,
+    /// Our address (the one the client connected to); None on a Unix
+    /// socket.
+    pub local: Option<SocketAddr>,
+    /// The client's address; None on a Unix socket.
+    pub peer: Option<SocketAddr>,
     /// `buf[start..end]` is received but unused. It starts small and
     /// grows, as far as `limit`, only when it must, so an idle
     /// connection costs little memory.
@@ -52,21 +54,24 @@ const FIRST_BUFFER: usize = 4 * 1024;
 const SENDFILE_STEP: usize = 1 << 20;
 
 impl Socket {
-    /// Wraps an accepted socket; the buffer holds at least `head` bytes
-    /// (the largest request head).
-    pub fn new(stream: TcpStream, head: usize) -> io::Result<Socket> {
-        stream.set_nodelay(true)?;
-        stream.set_nonblocking(true)?;
-        Ok(Socket {
-            local: unmap(stream.local_addr()?),
-            peer: unmap(stream.peer_addr()?),
+    /// Wraps an accepted connection (TCP or Unix, non-blocking); the
+    /// buffer holds at least `head` bytes (the largest request head).
+    pub fn new(stream: Stream, head: usize) -> Socket {
+        Socket {
+            local: stream.local,
+            peer: stream.peer,
             stream,
             buf: vec![0; FIRST_BUFFER],
             limit: head.max(BUFFER),
             start: 0,
             end: 0,
             relay: None,
-        })
+        }
+    }
+
+    /// Names the client in log lines.
+    pub fn peer_name(&self) -> PeerName {
+        self.stream.peer_name()
     }
 
     /// The connection's relay pipe (see [`Relay`]), made if need be.
@@ -161,7 +166,7 @@ impl Socket {
     /// Reads what has arrived, at most `max` bytes, without waiting.
     /// Returns 0 at the end of the stream (or with no room to read into).
     pub fn fill_now(&mut self, max: usize) -> nix::Result<usize> {
-        let fd = self.stream.as_raw_fd();
+        let fd = self.stream.as_fd().as_raw_fd();
         let room = self.room(max);
         if room.is_empty() {
             return Ok(0);
@@ -228,7 +233,11 @@ impl Socket {
 
     /// Sends what the socket takes now, without waiting.
     pub fn send_now(&self, data: &[u8]) -> nix::Result<usize> {
-        send(self.stream.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL)
+        send(
+            self.stream.as_fd().as_raw_fd(),
+            data,
+            MsgFlags::MSG_NOSIGNAL,
+        )
     }
 
     /// Sends all of `data`, waiting at most `timeout` for each step.
@@ -286,7 +295,11 @@ impl Socket {
     /// half-closes after sending pipelined requests is still reading.
     pub fn client_closed(&self) -> bool {
         let mut probe = [0u8; 1];
-        match recv(self.stream.as_raw_fd(), &mut probe, MsgFlags::MSG_PEEK) {
+        match recv(
+            self.stream.as_fd().as_raw_fd(),
+            &mut probe,
+            MsgFlags::MSG_PEEK,
+        ) {
             Ok(0) => self.buffered().is_empty(),
             Ok(_) => false,
             Err(Errno::EAGAIN) => false,
@@ -303,7 +316,7 @@ impl Socket {
     /// while, so that its unread bytes do not make the kernel reset the
     /// connection before the client has read our last response.
     pub fn close(mut self) {
-        if self.stream.shutdown(Shutdown::Write).is_err() {
+        if self.stream.shutdown_write().is_err() {
             return;
         }
         let deadline = Instant::now() + CLOSE_LINGER;
@@ -320,17 +333,5 @@ impl Socket {
                 Ok(n) => drained += n,
             }
         }
-    }
-}
-
-/// An IPv4 client on a dual-stack socket is shown as IPv4, as the CGI
-/// variables and the log expect.
-fn unmap(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-            None => addr,
-        },
-        v4 => v4,
     }
 }

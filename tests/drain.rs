@@ -19,8 +19,9 @@ fn an_idle_kept_alive_connection_closes_when_the_drain_begins() {
     root.script("hello.sh", HELLO);
     root.script("wait.sh", WAIT_GATE);
     let gate = root.gate("gate");
-    // Idle connections would otherwise stay open far longer than a test.
-    let server = root.start(&["--idle-timeout", "1h"]);
+    // Idle connections, and the drain, would otherwise last far longer
+    // than a test.
+    let server = root.start(&["--idle-timeout", "1h", "--shutdown-grace", "1h"]);
     let mut idle = server.connect();
     idle.send(b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(idle.response().text(), "hello\n");

@@ -4,7 +4,8 @@
 //! is read is refused, the body is made ready (a body of unknown length
 //! is spooled to a temporary file, or streamed with `--chunked stream`),
 //! the script runs, and its local redirects are followed. Refusals are
-//! rcgi's own pages ([`reply`]).
+//! rcgi's own pages ([`reply`]); so are the status pages
+//! ([`status_page`]), answered before anything else.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -20,6 +21,7 @@ use crate::reply;
 use crate::route::{self, Found, Mount, Route};
 use crate::static_files;
 use crate::status::Refusal;
+use crate::status_page;
 
 /// How long a request waits for a free script slot before 503.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
@@ -50,6 +52,8 @@ pub struct Settings {
     pub script: cgi::Limits,
     /// Scripts running at once.
     pub max_scripts: usize,
+    /// The status pages (`--status`), if on.
+    pub status: Option<status_page::Settings>,
 }
 
 /// The settings, the slots of the scripts running now, and whether the
@@ -73,6 +77,11 @@ impl Site {
 
 pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
     let s = &site.settings;
+    if let Some(status) = &s.status {
+        if let Some(served) = status_page::serve(status, &site.drain, req, client) {
+            return served;
+        }
+    }
     if req.path == "*" {
         return reply::refusal(client, &Refusal::new(404, "no resource for OPTIONS *"));
     }
@@ -181,7 +190,7 @@ fn run_with_redirects(
 /// What it takes to run `route` for `req`.
 fn job<'a>(
     s: &'a Settings,
-    req: &Request,
+    req: &'a Request,
     route: &'a Route,
     stdin: Stdin,
     content_length: Option<u64>,
@@ -214,6 +223,7 @@ fn job<'a>(
         args,
         dir: route.script.parent().unwrap_or(&s.mount.root),
         name: &route.script_name,
+        target: &req.target,
         file: &route.script,
         env,
         stdin,

@@ -7,9 +7,10 @@
 //! body and the response sink); dispatch serves a static file
 //! ([`static_files`]), or routes the path to a script ([`route`],
 //! [`walk`]) and runs it with the CGI engine ([`cgi`]), or answers with
-//! one of rcgi's own pages ([`reply`]). Below them: the leaves
-//! ([`status`], [`fields`], [`gate`], [`drain`], [`io`], [`log`],
-//! [`date`]).
+//! one of rcgi's own pages ([`reply`], and the status pages,
+//! [`status_page`]). Below them: the leaves ([`status`], [`fields`],
+//! [`gate`], [`drain`], [`io`], [`log`], [`date`], [`stats`],
+//! [`peer_set`]).
 
 pub mod cgi;
 pub mod cli;
@@ -22,11 +23,14 @@ pub mod front;
 pub mod gate;
 pub mod io;
 pub mod log;
+pub mod peer_set;
 pub mod reply;
 pub mod route;
 pub mod server;
 pub mod static_files;
+pub mod stats;
 pub mod status;
+pub mod status_page;
 pub mod walk;
 
 /// `SERVER_SOFTWARE` and the `Server` header.

@@ -1,7 +1,8 @@
 //! rcgi's own responses, whatever protocol carries them: a short
 //! plain-text page saying what went wrong, a redirect, a 503 that says
-//! when to come back. A 400 ends the connection (the request could not
-//! be framed, so nothing after it can be trusted).
+//! when to come back, or any whole document (the status pages). A 400
+//! ends the connection (the request could not be framed, so nothing
+//! after it can be trusted).
 
 use crate::client::{Head, Served, Sink};
 use crate::status::{Refusal, reason};
@@ -38,10 +39,19 @@ pub fn page<S: Sink + ?Sized>(
     body: &str,
     extra: &[(String, Vec<u8>)],
 ) -> Served {
-    let mut fields = vec![(
-        "Content-Type".to_string(),
-        b"text/plain; charset=utf-8".to_vec(),
-    )];
+    document(sink, status, "text/plain; charset=utf-8", body, extra)
+}
+
+/// A page of `content_type` with `body` and any `extra` fields, sent
+/// whole.
+pub fn document<S: Sink + ?Sized>(
+    sink: &mut S,
+    status: u16,
+    content_type: &str,
+    body: &str,
+    extra: &[(String, Vec<u8>)],
+) -> Served {
+    let mut fields = vec![("Content-Type".to_string(), content_type.as_bytes().to_vec())];
     fields.extend_from_slice(extra);
     if status == 400 {
         sink.close_after();

@@ -78,6 +78,8 @@ pub struct Job<'a> {
     pub dir: &'a Path,
     /// Names the script in log lines (its SCRIPT_NAME).
     pub name: &'a [u8],
+    /// The request-target it runs for (the status page lists it).
+    pub target: &'a str,
     /// The script's file, for `--debug` pages.
     pub file: &'a Path,
     pub env: env::Env,
@@ -132,6 +134,7 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
             enlarge_pipe(stdin);
         }
     }
+    let _listed = crate::stats::STATS.script(script.pid(), job.target);
     let deadline = script
         .started
         .checked_add(job.limits.timeout)

@@ -13,8 +13,10 @@ use clap::Parser;
 use crate::cgi::{self, env};
 use crate::dispatch::{self, ChunkedMode};
 use crate::front::{BodyLimits, http};
+use crate::peer_set::{PeerSet, Peers};
 use crate::route::{Handler, Mount};
 use crate::server::{self, listen, unix_socket};
+use crate::status_page;
 
 mod values;
 use values::{
@@ -70,6 +72,18 @@ pub struct Args {
     /// same address beside a running one (a restart without downtime).
     #[arg(long, help_heading = "Serving")]
     pub reuse_port: bool,
+
+    /// Serve rcgi's status pages at PATH (e.g. /server-status): HTML,
+    /// PATH?format=json, PATH/metrics (Prometheus), PATH/health (200, or
+    /// 503 once draining). Off by default.
+    #[arg(long, value_name = "PATH", help_heading = "Serving")]
+    pub status: Option<String>,
+
+    /// Who may see the status pages (repeatable): a network (10.0.0.0/8),
+    /// an address, or unix (Unix-socket clients). Default: 127.0.0.0/8,
+    /// ::1 and unix.
+    #[arg(long, value_name = "CIDR", value_parser = Peers::parse, help_heading = "Serving")]
+    pub status_allow: Vec<Peers>,
 
     /// URL path the root is mounted at; "/" mounts it at the top.
     #[arg(
@@ -208,7 +222,7 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         None => None,
     };
     let site = dispatch::Settings {
-        mount: mount(&args, prefix)?,
+        mount: mount(&args, prefix.clone())?,
         static_root,
         chunked: match args.chunked {
             Chunked::Spool => ChunkedMode::Spool,
@@ -221,6 +235,7 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
             timeout: args.timeout,
         },
         max_scripts: args.max_scripts as usize,
+        status: status_settings(&args, &prefix)?,
     };
     Ok(server::Config {
         listen: if args.listen.is_empty() {
@@ -240,6 +255,47 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         http: http_limits(&args),
         site,
     })
+}
+
+/// `--status` and `--status-allow`, with the limits the pages show.
+fn status_settings(args: &Args, prefix: &str) -> anyhow::Result<Option<status_page::Settings>> {
+    let Some(path) = &args.status else {
+        return Ok(None);
+    };
+    let path = status_page::check_path(path, prefix).map_err(anyhow::Error::msg)?;
+    let allow = if args.status_allow.is_empty() {
+        PeerSet::local()
+    } else {
+        PeerSet::new(&args.status_allow)
+    };
+    Ok(Some(status_page::Settings {
+        path,
+        allow,
+        limits: limits_in_force(args),
+    }))
+}
+
+/// The bounds in force, as the status pages show them.
+fn limits_in_force(a: &Args) -> Vec<(String, String)> {
+    let time = |d: Duration| format!("{}s", d.as_secs_f64());
+    [
+        ("--max-connections", a.max_connections.to_string()),
+        ("--max-scripts", a.max_scripts.to_string()),
+        ("--timeout", time(a.timeout)),
+        ("--header-timeout", time(a.header_timeout)),
+        ("--idle-timeout", time(a.idle_timeout)),
+        ("--body-timeout", time(a.body_timeout)),
+        ("--body-min-rate", format!("{} bytes/s", a.body_min_rate)),
+        ("--shutdown-grace", time(a.shutdown_grace)),
+        ("--max-body", format!("{} bytes", a.max_body)),
+        ("--max-head", format!("{} bytes", a.max_head)),
+        ("--max-fields", a.max_fields.to_string()),
+        ("--max-target", format!("{} bytes", a.max_target)),
+        ("--max-script-head", format!("{} bytes", a.max_script_head)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 fn size(n: u64) -> usize {

@@ -22,6 +22,7 @@ use super::signals::Stop;
 use crate::front::http::{connection, head};
 use crate::io::stream::Stream;
 use crate::log;
+use crate::stats::STATS;
 
 /// Stack for a connection thread: buffers live on the heap.
 const THREAD_STACK: usize = 256 * 1024;
@@ -138,6 +139,7 @@ fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
         .spawn(move || {
             // Gives the place back however the thread ends, a panic too.
             let _place = Place(&shared_for_thread.slots);
+            let _open = STATS.connection();
             let s = &*shared_for_thread;
             match front {
                 Front::Http => connection::serve(stream, &s.http, &s.site),

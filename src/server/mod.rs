@@ -56,6 +56,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         slots: accept::Slots::new(config.max_connections),
     });
     let systemd = notify::Notifier::from_env();
+    crate::stats::STATS.start();
     systemd.send("READY=1");
     accept::until_stopped(&listeners, &stop, &shared);
     shared.site.drain.begin();

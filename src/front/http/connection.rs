@@ -23,6 +23,7 @@ use crate::drain::Drain;
 use crate::io::stream::{Stream, UNIX_PEER_IP};
 use crate::io::wait;
 use crate::log::{self, Access, Escaped};
+use crate::stats::STATS;
 use crate::status::Refusal;
 
 /// How long a refusal may take to send.
@@ -104,6 +105,7 @@ fn refuse(socket: &mut Socket, e: &Refusal) {
     let (out, bytes) = head::refusal(e.status, e.reason, &[]);
     let _ = socket.write_all(&out, REFUSAL_TIMEOUT);
     log::warn(format_args!("{}: {e}", socket.peer_name()));
+    STATS.request("-", "-", e.status, bytes, Duration::ZERO);
     log::access(&Access {
         client: client_ip(socket),
         request_line: format_args!("-"),
@@ -114,6 +116,8 @@ fn refuse(socket: &mut Socket, e: &Refusal) {
 }
 
 fn access(socket: &Socket, req: &Request, served: &Served, started: Instant) {
+    let took = started.elapsed();
+    STATS.request(&req.method, &req.target, served.status, served.bytes, took);
     log::access(&Access {
         client: client_ip(socket),
         request_line: format_args!(
@@ -124,7 +128,7 @@ fn access(socket: &Socket, req: &Request, served: &Served, started: Instant) {
         ),
         status: served.status,
         bytes: served.bytes,
-        duration: started.elapsed(),
+        duration: took,
     });
 }
 

@@ -32,7 +32,12 @@ fn unit_value(unit: &str, key: &str) -> String {
 }
 
 fn contrib(name: &str) -> String {
-    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib").join(name)).unwrap()
+    fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("contrib")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// A datagram socket standing for systemd's notification socket.
@@ -77,10 +82,19 @@ fn the_contrib_units_as_written_serve_a_unix_socket_from_systemd() {
     assert_eq!(c.response().text(), "hello\n");
     assert_eq!(next_state(&notify), "READY=1");
     server.wait_stderr("serving the 1 sockets systemd passed (LISTEN_FDS)");
-    server.wait_stderr(&format!("rcgi listening on unix:{} for /cgi-bin/", sock.display()));
+    server.wait_stderr(&format!(
+        "rcgi listening on unix:{} for /cgi-bin/",
+        sock.display()
+    ));
     // The --status of ExecStart answers.
     let status = unit_value(&service, "ExecStart");
-    let path = status.split("--status ").nth(1).unwrap().split(' ').next().unwrap();
+    let path = status
+        .split("--status ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
     c.send(format!("GET {path}/health HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
     assert_eq!(c.response().text(), "serving\n");
     drop(c);
@@ -88,7 +102,10 @@ fn the_contrib_units_as_written_serve_a_unix_socket_from_systemd() {
     server.signal(Signal::SIGTERM);
     assert_eq!(next_state(&notify), "STOPPING=1");
     assert_eq!(server.wait_exit().code(), Some(0));
-    assert!(sock.exists(), "a socket systemd passed stays: it is systemd's");
+    assert!(
+        sock.exists(),
+        "a socket systemd passed stays: it is systemd's"
+    );
 }
 
 #[test]
@@ -100,7 +117,11 @@ fn tcp_sockets_from_systemd_are_served_with_their_addresses() {
     );
     // A free port for the activator (taken again at once: a short race
     // with other tests, which bind port 0).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let sock = root.path().join("second.sock");
     let mut cmd = Command::new(activator());
     cmd.arg(format!("--listen=127.0.0.1:{port}"))
@@ -140,10 +161,8 @@ fn systemd_analyze_finds_nothing_wrong_with_the_units() {
     let analyze = common::require("systemd-analyze", "systemd");
     let dir = tempfile::tempdir().unwrap();
     // The units as shipped, with ExecStart naming the binary that exists.
-    let service = contrib("rcgi.service").replace(
-        "/usr/local/bin/rcgi",
-        env!("CARGO_BIN_EXE_rcgi"),
-    );
+    let service =
+        contrib("rcgi.service").replace("/usr/local/bin/rcgi", env!("CARGO_BIN_EXE_rcgi"));
     fs::write(dir.path().join("rcgi.service"), service).unwrap();
     fs::write(dir.path().join("rcgi.socket"), contrib("rcgi.socket")).unwrap();
     for f in ["rcgi.service", "rcgi.socket"] {
@@ -154,6 +173,7 @@ fn systemd_analyze_finds_nothing_wrong_with_the_units() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
 }

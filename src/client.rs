@@ -7,9 +7,9 @@
 //! framing.
 
 use std::fs::File;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::BorrowedFd;
-use std::process::ChildStdin;
+use std::process::{ChildStdin, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::fields;
@@ -34,9 +34,44 @@ pub struct Request {
     /// The address the client connected to, and the client's.
     pub local: SocketAddr,
     pub peer: SocketAddr,
+    /// What the proxy in front said of the client's request, where it
+    /// differs from what the connection shows.
+    pub origin: Origin,
+    /// Who the request is authenticated as (by rcgi, or by a proxy).
+    pub user: Option<User>,
+}
+
+/// The client's request as a trusted proxy (or, for a gateway protocol,
+/// the web server in front) describes it. Each field left empty means:
+/// as the connection itself shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The client's address (`REMOTE_ADDR`) and, if known, its port.
+    pub client: Option<(IpAddr, Option<u16>)>,
+    /// The client spoke https (`HTTPS=on`, `REQUEST_SCHEME=https`).
+    pub https: bool,
+    /// The host the client asked for (`SERVER_NAME`).
+    pub server_name: Option<String>,
+    /// The port the client connected to (`SERVER_PORT`).
+    pub server_port: Option<u16>,
+}
+
+/// An authenticated user (`REMOTE_USER`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// The scheme rcgi checked (`AUTH_TYPE`, e.g. `Basic`); None when a
+    /// proxy vouched for the user.
+    pub auth_type: Option<&'static str>,
 }
 
 impl Request {
+    /// The client's address: the one a trusted proxy named, else the
+    /// peer's.
+    pub fn remote_ip(&self) -> IpAddr {
+        self.origin.client.map_or(self.peer.ip(), |(ip, _)| ip)
+    }
+
     /// The value of the first field called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         fields::values(&self.headers, name).next()
@@ -60,7 +95,7 @@ pub struct Head<'a> {
 }
 
 /// What was sent, for the access log and the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
     /// The status sent (0 if none was).
     pub status: u16,
@@ -68,6 +103,17 @@ pub struct Served {
     pub bytes: u64,
     /// The connection must close now.
     pub close: bool,
+    /// The script that answered, if one ran.
+    pub script: Option<ScriptRun>,
+}
+
+/// A script's run, for the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRun {
+    /// Its `SCRIPT_NAME`.
+    pub name: Vec<u8>,
+    pub pid: u32,
+    pub exit: ExitStatus,
 }
 
 /// The client went away, or stopped reading; why.

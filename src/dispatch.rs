@@ -93,6 +93,7 @@ pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
             status: 499,
             bytes: 0,
             close: true,
+            script: None,
         };
     }
     let (stdin, content_length) = match (client.length(), s.chunked) {

@@ -102,8 +102,9 @@ fn the_listening_line_names_the_real_address_prefix_and_root() {
     let root = Root::new();
     let server = root.start(&[]);
     let line = server.wait_stderr("rcgi listening on");
+    assert_eq!(common::level(&line), "info");
     assert_eq!(
-        line,
+        common::message(&line),
         format!(
             "rcgi listening on http://{}/cgi-bin/ (root {})",
             server.addr,

@@ -310,6 +310,6 @@ fn debug_pages_tell_why_a_script_failed() {
         plain
             .stderr()
             .iter()
-            .all(|l| !l.contains("http://") || l.starts_with("rcgi listening"))
+            .all(|l| !l.contains("http://") || common::message(l).starts_with("rcgi listening"))
     );
 }

@@ -162,6 +162,7 @@ fn clean(value: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Origin;
     use std::ffi::OsStr;
     use std::path::PathBuf;
 
@@ -179,6 +180,8 @@ mod tests {
             host: Some("[::1]:8000".into()),
             local: "[::1]:8000".parse().unwrap(),
             peer: "[::1]:5000".parse().unwrap(),
+            origin: Origin::default(),
+            user: None,
         }
     }
 

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::{Client, Served};
+use crate::client::{Client, ScriptRun, Served};
 use crate::io::pipe::{BULK_PIPE, enlarge_pipe};
 use end::End;
 use exchange::Exchange;
@@ -153,5 +153,16 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         script::describe(exit),
         script.started.elapsed().as_secs_f64() * 1e3
     );
-    verdict::conclude(ex, end, ended, &job)
+    let pid = script.pid();
+    match verdict::conclude(ex, end, ended, &job) {
+        Ran::Served(served) => Ran::Served(Served {
+            script: Some(ScriptRun {
+                name: job.name.to_vec(),
+                pid,
+                exit,
+            }),
+            ..served
+        }),
+        redirect => redirect,
+    }
 }

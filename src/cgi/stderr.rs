@@ -1,10 +1,12 @@
-//! A script's stderr, passed to rcgi's error log line by line, each line
-//! tagged with the script and its pid. Lines are collected from whatever
+//! A script's stderr, passed to rcgi's error log line by line (at the
+//! warn level), each line tagged with the script and its pid. Lines are collected from whatever
 //! pieces the pipe delivers; a line longer than 4 KiB is cut into pieces
 //! of that size, so a flood without newlines cannot grow memory. Control
 //! characters other than tab are written as `\xNN`.
 
 use std::io::Write;
+
+use crate::log::Level;
 
 const MAX_LINE: usize = 4096;
 /// How much of the end of stderr is kept, to show with a failure.
@@ -13,7 +15,7 @@ const TAIL: usize = 4096;
 pub struct StderrLog {
     /// `/cgi-bin/x.sh[1234]`, to name the script in other log lines.
     pub name: String,
-    /// `rcgi: /cgi-bin/x.sh[1234]: `
+    /// `/cgi-bin/x.sh[1234]: `
     tag: Vec<u8>,
     partial: Vec<u8>,
     /// The last bytes of stderr.
@@ -27,7 +29,7 @@ impl StderrLog {
         let mut name = Vec::new();
         escape_into(&mut name, script_name);
         let name = format!("{}[{pid}]", String::from_utf8_lossy(&name));
-        let tag = format!("rcgi: {name}: ").into_bytes();
+        let tag = format!("{name}: ").into_bytes();
         StderrLog {
             name,
             tag,
@@ -52,9 +54,7 @@ impl StderrLog {
                 }
             }
         }
-        if !out.is_empty() {
-            crate::log::error_bytes(&out);
-        }
+        crate::log::lines(Level::Warn, &out);
     }
 
     /// The last 4 KiB of stderr.
@@ -74,7 +74,7 @@ impl StderrLog {
         if !self.partial.is_empty() {
             let mut out = Vec::new();
             self.line(&mut out);
-            crate::log::error_bytes(&out);
+            crate::log::lines(Level::Warn, &out);
         }
     }
 
@@ -108,7 +108,7 @@ mod tests {
         let mut out = Vec::new();
         log.partial.extend_from_slice(b"a\x1bb\r");
         log.line(&mut out);
-        assert_eq!(out, b"rcgi: /cgi-bin/x[7]: a\\x1bb\n");
+        assert_eq!(out, b"/cgi-bin/x[7]: a\\x1bb\n");
         log.push(&vec![b'z'; MAX_LINE * 2 + 5]);
         assert_eq!(log.lines, 3);
         assert_eq!(log.partial.len(), 5);

@@ -13,6 +13,7 @@ use clap::Parser;
 use crate::cgi::{self, env};
 use crate::dispatch::{self, ChunkedMode};
 use crate::front::{BodyLimits, http};
+use crate::log;
 use crate::route::{Handler, Mount};
 use crate::server;
 
@@ -164,6 +165,32 @@ pub struct Args {
     /// Connections served at once; past it new ones get 503 and are closed.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Limits")]
     pub max_connections: u32,
+
+    /// Where the access log goes: a file (opened for appending, and
+    /// again on SIGHUP), or - for stdout.
+    #[arg(long, value_name = "FILE", default_value = "-", help_heading = "Logs")]
+    pub access_log: PathBuf,
+
+    /// The access log's format: common (CLF and the duration), combined
+    /// (Apache's), or json (one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Common, value_name = "FORMAT", help_heading = "Logs")]
+    pub log_format: LogFormat,
+
+    /// Keep only warnings and errors in the error log (stderr): a
+    /// script's normal end, for one, is not logged.
+    #[arg(long, help_heading = "Logs")]
+    pub quiet: bool,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// The Common Log Format, with the duration appended.
+    Common,
+    /// Apache's combined format: CLF, then Referer and User-Agent.
+    Combined,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `--chunked`: how a chunked request body reaches a script.
@@ -207,8 +234,21 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         max_connections: args.max_connections as usize,
         shutdown_grace: args.shutdown_grace,
         http: http_limits(&args),
+        log: log_settings(&args),
         site,
     })
+}
+
+fn log_settings(args: &Args) -> log::Settings {
+    log::Settings {
+        access_log: (args.access_log.as_os_str() != "-").then(|| args.access_log.clone()),
+        format: match args.log_format {
+            LogFormat::Common => log::Format::Common,
+            LogFormat::Combined => log::Format::Combined,
+            LogFormat::Json => log::Format::Json,
+        },
+        quiet: args.quiet,
+    }
 }
 
 fn size(n: u64) -> usize {
@@ -353,6 +393,7 @@ mod tests {
             (512, 1024)
         );
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(config.log, log::Settings::default());
     }
 
     #[test]

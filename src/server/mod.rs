@@ -31,6 +31,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub http: http::Limits,
     pub site: dispatch::Settings,
+    pub log: log::Settings,
 }
 
 /// What every connection thread shares.
@@ -42,10 +43,12 @@ pub struct Shared {
 }
 
 pub fn run(config: Config) -> anyhow::Result<()> {
+    log::init(&config.log)?;
     let listener = listen::bind(config.addr)?;
     let addr = listener.local_addr()?;
-    announce(&config.site, addr);
     let stop = signals::install().context("cannot install signal handlers")?;
+    signals::on_hangup(log::reopen).context("cannot install the SIGHUP handler")?;
+    announce(&config.site, addr);
     let shared = Arc::new(Shared {
         http: config.http,
         site: Site::new(config.site),
@@ -61,22 +64,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 /// The listening line, and with `--debug` the scripts found.
 fn announce(site: &dispatch::Settings, addr: SocketAddr) {
     let host = listen::url_host(addr);
-    eprintln!(
-        "rcgi listening on http://{host}{}/ (root {})",
+    log::announce(format_args!(
+        "listening on http://{host}{}/ (root {})",
         site.mount.prefix,
         site.mount.root.display()
-    );
+    ));
     if !site.debug {
         return;
     }
     let scripts = route::list_scripts(&site.mount, 200);
     if scripts.is_empty() {
-        log::error(format_args!(
+        log::warn(format_args!(
             "no scripts under {}",
             site.mount.root.display()
         ));
     }
     for url in scripts {
-        log::error(format_args!("script http://{host}{url}"));
+        log::info(format_args!("script http://{host}{url}"));
     }
 }

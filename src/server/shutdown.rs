@@ -17,7 +17,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 pub fn drain(drain: &Drain, grace: Duration) {
     drain.begin();
-    log::error(format_args!(
+    log::info(format_args!(
         "stopping: {} requests running, waiting up to {}s",
         drain.in_flight(),
         grace.as_secs_f64()
@@ -25,7 +25,7 @@ pub fn drain(drain: &Drain, grace: Duration) {
     if wait_for(|| drain.in_flight() == 0, grace) {
         return;
     }
-    log::error(format_args!("stopping {} scripts", running::count()));
+    log::warn(format_args!("stopping {} scripts", running::count()));
     running::signal_all(Signal::SIGTERM);
     if !wait_for(|| running::count() == 0, KILL_GRACE) {
         running::signal_all(Signal::SIGKILL);

@@ -257,7 +257,7 @@ fn collect_lines(
         let mut line = Vec::new();
         while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
             let text = String::from_utf8_lossy(&line).trim_end().to_string();
-            if text.starts_with("rcgi listening on ") {
+            if text.contains(" rcgi listening on ") {
                 if let Some(tx) = listening.take() {
                     let _ = tx.send(text.clone());
                 }
@@ -268,11 +268,35 @@ fn collect_lines(
     });
 }
 
-/// The address in `rcgi listening on http://ADDR/...`.
+/// The address in `TIME info rcgi listening on http://ADDR/...`.
 fn listening_addr(line: &str) -> SocketAddr {
-    let rest = line.trim_start_matches("rcgi listening on http://");
+    let rest = message(line).trim_start_matches("rcgi listening on http://");
     let end = rest.find('/').expect("a / after the address");
     rest[..end].parse().expect("a socket address")
+}
+
+/// An error log line's level (`info`, `warn`, `error`), after its time.
+pub fn level(line: &str) -> &str {
+    line.split(' ').nth(1).unwrap_or_default()
+}
+
+/// An error log line without its time and level: `rcgi: ...`. Fails the
+/// test if the line does not start with an RFC 3339 time (UTC, to the
+/// millisecond) and a level.
+pub fn message(line: &str) -> &str {
+    let mut parts = line.splitn(3, ' ');
+    let (time, level, rest) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let b = time.as_bytes();
+    let timed = b.len() == 24 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[23] == b'Z';
+    assert!(
+        timed && ["info", "warn", "error"].contains(&level),
+        "not a timed error log line: {line:?}"
+    );
+    rest
 }
 
 /// Polls `f` until it returns something, or fails the test.

@@ -16,7 +16,7 @@ use super::socket::Socket;
 use crate::client::{Request, Served};
 use crate::dispatch::{self, Site};
 use crate::drain::Drain;
-use crate::log::{self, Access, Escaped};
+use crate::log::{self, Access, access::RequestLine, access::ScriptEnd};
 use crate::status::Refusal;
 
 /// How long a refusal may take to send.
@@ -57,7 +57,7 @@ pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
                 ..served
             }
         };
-        access(&socket, &req, &served, started);
+        access(&req, &served, started);
         if served.close || !protocol.keep_alive || drain.stopping() {
             break;
         }
@@ -71,26 +71,38 @@ fn refuse(socket: &mut Socket, e: &Refusal) {
     let (out, bytes) = head::refusal(e.status, e.reason, &[]);
     let _ = socket.write_all(&out, REFUSAL_TIMEOUT);
     log::warn(format_args!("{}: {e}", socket.peer));
-    log::access(&Access {
-        client: socket.peer.ip(),
-        request_line: format_args!("-"),
+    log::access::write(&Access {
+        remote: Some(socket.peer.ip()),
+        user: None,
+        request: None,
         status: e.status,
         bytes,
         duration: Duration::ZERO,
+        referer: None,
+        user_agent: None,
+        script: None,
     });
 }
 
-fn access(socket: &Socket, req: &Request, served: &Served, started: Instant) {
-    log::access(&Access {
-        client: socket.peer.ip(),
-        request_line: format_args!(
-            "{} {} {}",
-            Escaped(req.method.as_bytes()),
-            Escaped(req.target.as_bytes()),
-            req.protocol
-        ),
+fn access(req: &Request, served: &Served, started: Instant) {
+    let script = served.script.as_ref().map(|s| ScriptEnd {
+        name: &s.name,
+        pid: s.pid,
+        exit: s.exit,
+    });
+    log::access::write(&Access {
+        remote: Some(req.remote_ip()),
+        user: req.user.as_ref().map(|u| u.name.as_str()),
+        request: Some(RequestLine {
+            method: &req.method,
+            target: &req.target,
+            protocol: req.protocol,
+        }),
         status: served.status,
         bytes: served.bytes,
         duration: started.elapsed(),
+        referer: req.header("referer"),
+        user_agent: req.header("user-agent"),
+        script,
     });
 }

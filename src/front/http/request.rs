@@ -76,6 +76,8 @@ impl Request {
             host: self.host,
             local,
             peer,
+            origin: client::Origin::default(),
+            user: None,
         };
         (req, protocol)
     }

@@ -12,12 +12,14 @@
 //! [`date`]).
 
 pub mod cgi;
+pub mod cidr;
 pub mod cli;
 pub mod client;
 pub mod date;
 pub mod dispatch;
 pub mod drain;
 pub mod fields;
+pub mod forwarded;
 pub mod front;
 pub mod gate;
 pub mod io;

@@ -12,6 +12,7 @@ use clap::Parser;
 
 use crate::cgi::{self, env};
 use crate::dispatch::{self, ChunkedMode};
+use crate::forwarded;
 use crate::front::{BodyLimits, http};
 use crate::log;
 use crate::route::{Handler, Mount};
@@ -19,7 +20,8 @@ use crate::server;
 
 mod values;
 use values::{
-    body_size, head_size, parse_duration, parse_env_pair, parse_handler, parse_index_name,
+    Trusted, body_size, head_size, parse_duration, parse_env_pair, parse_handler,
+    parse_header_name, parse_index_name, parse_trusted_proxy,
 };
 
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
@@ -166,6 +168,23 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Limits")]
     pub max_connections: u32,
 
+    /// Hear what the proxies at these addresses (repeatable: an address,
+    /// a network like 10.0.0.0/8, or unix for a Unix socket's peer) say of
+    /// the client: its address, https, the host and port it asked for.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_trusted_proxy, help_heading = "Proxy")]
+    pub trusted_proxies: Vec<Trusted>,
+
+    /// Which headers a trusted proxy's word is read from: x-forwarded
+    /// (X-Forwarded-For, -Proto, -Host, -Port) or forwarded (RFC 7239).
+    #[arg(long, value_enum, default_value_t = ProxyHeaders::XForwarded, value_name = "FORM", help_heading = "Proxy")]
+    pub proxy_headers: ProxyHeaders,
+
+    /// Take REMOTE_USER from this header when a trusted proxy sends it
+    /// (e.g. X-Remote-User); it is removed from every request's HTTP_*
+    /// variables.
+    #[arg(long, value_name = "NAME", value_parser = parse_header_name, requires = "trusted_proxies", help_heading = "Proxy")]
+    pub remote_user_header: Option<String>,
+
     /// Where the access log goes: a file (opened for appending, and
     /// again on SIGHUP), or - for stdout.
     #[arg(long, value_name = "FILE", default_value = "-", help_heading = "Logs")]
@@ -180,6 +199,15 @@ pub struct Args {
     /// script's normal end, for one, is not logged.
     #[arg(long, help_heading = "Logs")]
     pub quiet: bool,
+}
+
+/// `--proxy-headers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyHeaders {
+    /// X-Forwarded-For, X-Forwarded-Proto, -Host and -Port.
+    XForwarded,
+    /// Forwarded (RFC 7239).
+    Forwarded,
 }
 
 /// `--log-format`.
@@ -234,9 +262,29 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         max_connections: args.max_connections as usize,
         shutdown_grace: args.shutdown_grace,
         http: http_limits(&args),
+        proxy: proxy_settings(&args),
         log: log_settings(&args),
         site,
     })
+}
+
+fn proxy_settings(args: &Args) -> forwarded::Settings {
+    let trusted = args.trusted_proxies.iter();
+    forwarded::Settings {
+        trusted: trusted
+            .clone()
+            .filter_map(|t| match t {
+                Trusted::Net(net) => Some(*net),
+                Trusted::Unix => None,
+            })
+            .collect(),
+        trust_unix: args.trusted_proxies.contains(&Trusted::Unix),
+        form: match args.proxy_headers {
+            ProxyHeaders::XForwarded => forwarded::Form::XForwarded,
+            ProxyHeaders::Forwarded => forwarded::Form::Forwarded,
+        },
+        user_header: args.remote_user_header.clone(),
+    }
 }
 
 fn log_settings(args: &Args) -> log::Settings {
@@ -394,6 +442,7 @@ mod tests {
         );
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
         assert_eq!(config.log, log::Settings::default());
+        assert_eq!(config.proxy, forwarded::Settings::default());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use crate::cidr::Cidr;
+
 /// The largest time any option takes: nothing rcgi waits for should
 /// take longer, and every deadline stays far from overflow.
 pub const MAX_TIME: Duration = Duration::from_secs(24 * 3600);
@@ -115,6 +117,30 @@ pub fn parse_index_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// A `--trusted-proxy`: a network, or the peers of Unix sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trusted {
+    Net(Cidr),
+    Unix,
+}
+
+/// `10.0.0.0/8`, `::1`, or `unix`.
+pub fn parse_trusted_proxy(s: &str) -> Result<Trusted, String> {
+    if s == "unix" {
+        return Ok(Trusted::Unix);
+    }
+    s.parse().map(Trusted::Net)
+}
+
+/// A header field name (RFC 9110 token), e.g. `X-Remote-User`.
+pub fn parse_header_name(s: &str) -> Result<String, String> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if s.is_empty() || !s.bytes().all(tchar) {
+        return Err(format!("{s:?} is not a header field name"));
+    }
+    Ok(s.to_string())
+}
+
 pub fn parse_env_pair(s: &str) -> Result<(OsString, OsString), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
@@ -150,6 +176,23 @@ mod tests {
         assert!(parse_duration("18446744073709551615s").is_err());
         assert!(parse_duration("1d").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_and_header_names() {
+        assert_eq!(parse_trusted_proxy("unix"), Ok(Trusted::Unix));
+        assert!(matches!(
+            parse_trusted_proxy("10.0.0.0/8"),
+            Ok(Trusted::Net(_))
+        ));
+        assert!(parse_trusted_proxy("10.0.0.0/99").is_err());
+        assert!(parse_trusted_proxy("localhost").is_err());
+        assert_eq!(
+            parse_header_name("X-Remote-User"),
+            Ok("X-Remote-User".into())
+        );
+        assert!(parse_header_name("X Remote").is_err());
+        assert!(parse_header_name("").is_err());
     }
 
     #[test]

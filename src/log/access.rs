@@ -65,11 +65,6 @@ pub struct Access<'a> {
     pub script: Option<ScriptEnd<'a>>,
 }
 
-/// Writes the access log line of `a`.
-pub fn write(a: &Access) {
-    super::output::write(|format, line| render(format, a, line));
-}
-
 /// `a`'s line in `format`, ending in `\n`.
 pub fn render(format: Format, a: &Access, line: &mut String) {
     match format {

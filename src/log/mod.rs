@@ -48,6 +48,11 @@ pub fn reopen() {
     }
 }
 
+/// Writes the access log line of `a`.
+pub fn access(a: &Access) {
+    output::write(|format, line| access::render(format, a, line));
+}
+
 /// How much a line of the error log matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

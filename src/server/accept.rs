@@ -103,7 +103,7 @@ fn start_connection(shared: &Arc<Shared>, stream: TcpStream) {
             // Gives the place back however the thread ends, a panic too.
             let _place = Place(&shared_for_thread.slots);
             let s = &*shared_for_thread;
-            connection::serve(stream, &s.http, &s.site, &s.drain);
+            connection::serve(stream, &s.http, &s.proxy, &s.site, &s.drain);
         });
     if let Err(e) = spawned {
         shared.slots.release();

@@ -17,6 +17,7 @@ use anyhow::Context;
 
 use crate::dispatch::{self, Site};
 use crate::drain::Drain;
+use crate::forwarded;
 use crate::front::http;
 use crate::log;
 use crate::route;
@@ -30,6 +31,8 @@ pub struct Config {
     /// How long running requests may go on after SIGINT or SIGTERM.
     pub shutdown_grace: Duration,
     pub http: http::Limits,
+    /// Whose forwarded headers are heard.
+    pub proxy: forwarded::Settings,
     pub site: dispatch::Settings,
     pub log: log::Settings,
 }
@@ -37,6 +40,7 @@ pub struct Config {
 /// What every connection thread shares.
 pub struct Shared {
     pub http: http::Limits,
+    pub proxy: forwarded::Settings,
     pub site: Site,
     pub drain: Drain,
     slots: accept::Slots,
@@ -51,6 +55,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     announce(&config.site, addr);
     let shared = Arc::new(Shared {
         http: config.http,
+        proxy: config.proxy,
         site: Site::new(config.site),
         drain: Drain::default(),
         slots: accept::Slots::new(config.max_connections),

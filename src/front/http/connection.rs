@@ -1,7 +1,9 @@
 //! One HTTP connection's request loop: read a request, hand it to
 //! dispatch with the client's side of it, log it, and go on to the next
 //! one while keep-alive allows (pipelined requests are answered in
-//! order, as they are read one after the other). A request rcgi cannot
+//! order, as they are read one after the other). What a trusted proxy
+//! says of each request is applied before dispatch ([`forwarded`]). A
+//! request rcgi cannot
 //! parse gets its error status and ends the connection; so does any
 //! request once the server has begun to stop.
 
@@ -16,14 +18,22 @@ use super::socket::Socket;
 use crate::client::{Request, Served};
 use crate::dispatch::{self, Site};
 use crate::drain::Drain;
+use crate::forwarded;
 use crate::log::{self, Access, access::RequestLine, access::ScriptEnd};
 use crate::status::Refusal;
 
 /// How long a refusal may take to send.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves one accepted connection until it ends.
-pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
+/// Serves one accepted connection until it ends; `proxy` says whose
+/// forwarded headers are heard.
+pub fn serve(
+    stream: TcpStream,
+    limits: &Limits,
+    proxy: &forwarded::Settings,
+    site: &Site,
+    drain: &Drain,
+) {
     let mut socket = match Socket::new(stream, limits.head_bytes) {
         Ok(socket) => socket,
         Err(e) => {
@@ -31,6 +41,8 @@ pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
             return;
         }
     };
+    // Malformed forwarded headers are logged once per connection.
+    let mut told = false;
     loop {
         let head = match request::read(&mut socket, limits) {
             Ok(head) => head,
@@ -46,7 +58,15 @@ pub fn serve(stream: TcpStream, limits: &Limits, site: &Site, drain: &Drain) {
             break;
         }
         let started = Instant::now();
-        let (req, protocol) = head.into_parts(socket.local, socket.peer);
+        let (mut req, protocol) = head.into_parts(socket.local, socket.peer);
+        if let Some(bad) = forwarded::apply(proxy, Some(socket.peer.ip()), &mut req) {
+            if !std::mem::replace(&mut told, true) {
+                log::warn(format_args!(
+                    "{}: {bad} (ignored; said once per connection)",
+                    socket.peer
+                ));
+            }
+        }
         let served = {
             let _in_flight = drain.request();
             let mut client = HttpClient::new(&mut socket, &protocol, req.head_only(), limits);
@@ -71,7 +91,7 @@ fn refuse(socket: &mut Socket, e: &Refusal) {
     let (out, bytes) = head::refusal(e.status, e.reason, &[]);
     let _ = socket.write_all(&out, REFUSAL_TIMEOUT);
     log::warn(format_args!("{}: {e}", socket.peer));
-    log::access::write(&Access {
+    log::access(&Access {
         remote: Some(socket.peer.ip()),
         user: None,
         request: None,
@@ -90,7 +110,7 @@ fn access(req: &Request, served: &Served, started: Instant) {
         pid: s.pid,
         exit: s.exit,
     });
-    log::access::write(&Access {
+    log::access(&Access {
         remote: Some(req.remote_ip()),
         user: req.user.as_ref().map(|u| u.name.as_str()),
         request: Some(RequestLine {

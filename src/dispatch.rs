@@ -1,10 +1,12 @@
-//! One request, whatever protocol brought it, to its response. A path
+//! One request, whatever protocol brought it, to its response. First,
+//! with `--auth-file`, a request to a protected path must authenticate
+//! ([`auth`]: 401 otherwise, before anything is read or run). A path
 //! outside the prefix goes to the static files (`--static`); under it,
 //! the path is routed to a script, what can be refused before the body
 //! is read is refused, the body is made ready (a body of unknown length
 //! is spooled to a temporary file, or streamed with `--chunked stream`),
-//! the script runs, and its local redirects are followed. Refusals are
-//! rcgi's own pages ([`reply`]).
+//! the script runs, and its local redirects are followed (each one
+//! authenticated too). Refusals are rcgi's own pages ([`reply`]).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -12,6 +14,7 @@ use std::io::Seek;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth;
 use crate::cgi::{self, Job, Ran, Stdin, env};
 use crate::client::{BodyError, Client, Request, Served};
 use crate::gate::Gate;
@@ -49,6 +52,8 @@ pub struct Settings {
     pub script: cgi::Limits,
     /// Scripts running at once.
     pub max_scripts: usize,
+    /// `--auth-file`: who may make which requests.
+    pub auth: Option<auth::Settings>,
 }
 
 /// The settings, and the slots of the scripts running now.
@@ -67,10 +72,14 @@ impl Site {
     }
 }
 
-pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
+/// Serves `req`; sets its user once it is authenticated.
+pub fn serve(site: &Site, req: &mut Request, client: &mut dyn Client) -> Served {
     let s = &site.settings;
     if req.path == "*" {
         return reply::refusal(client, &Refusal::new(404, "no resource for OPTIONS *"));
+    }
+    if let Err(refused) = authenticate(s, req, client) {
+        return refused;
     }
     if let Some(files) = &s.static_root {
         if !route::under_prefix(&s.mount.prefix, &req.path) {
@@ -107,6 +116,41 @@ pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
         },
     };
     run_with_redirects(s, req, client, route, stdin, content_length)
+}
+
+/// With `--auth-file`, lets `req` through to a protected path only with
+/// good credentials (then sets its user), else answers 401 and logs why.
+fn authenticate(s: &Settings, req: &mut Request, client: &mut dyn Client) -> Result<(), Served> {
+    let Some(a) = &s.auth else {
+        return Ok(());
+    };
+    match auth::check(a, req) {
+        Ok(Some(user)) => req.user = Some(user),
+        Ok(None) => {}
+        Err(denied) => {
+            // The first request of a browser comes without credentials:
+            // that is no failure.
+            if let Some(user) = &denied.user {
+                crate::log::warn(format_args!(
+                    "{}: authentication failed for user \"{}\" on {}: {}",
+                    req.remote_ip(),
+                    crate::log::Escaped(user.as_bytes()),
+                    crate::log::Escaped(req.path.as_bytes()),
+                    denied.why
+                ));
+            } else if denied.why != "no credentials" {
+                crate::log::warn(format_args!(
+                    "{}: authentication failed on {}: {}",
+                    req.remote_ip(),
+                    crate::log::Escaped(req.path.as_bytes()),
+                    denied.why
+                ));
+            }
+            client.discard();
+            return Err(reply::unauthorized(client, &auth::challenge(a)));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a body of unknown length into an unnamed temporary file (gone
@@ -157,10 +201,15 @@ fn run_with_redirects(
             Ran::Served(served) => return served,
             Ran::Redirect(target) => target,
         };
-        let next = match redirect_request(original, &target) {
+        let mut next = match redirect_request(original, &target) {
             Ok(next) => next,
             Err(e) => return reply::refusal(client, &e),
         };
+        if next.user.is_none() {
+            if let Err(refused) = authenticate(s, &mut next, client) {
+                return refused;
+            }
+        }
         route = match route::resolve(&s.mount, &next.path) {
             Ok(Found::Script(r)) => r,
             Ok(Found::AddSlash) => {

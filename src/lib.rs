@@ -11,6 +11,7 @@
 //! ([`status`], [`fields`], [`gate`], [`drain`], [`io`], [`log`],
 //! [`date`]).
 
+pub mod auth;
 pub mod cgi;
 pub mod cidr;
 pub mod cli;

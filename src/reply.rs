@@ -25,6 +25,20 @@ pub fn busy<S: Sink + ?Sized>(sink: &mut S, why: &str) -> Served {
     page(sink, 503, &error_line(503, why), &retry)
 }
 
+/// 401 with the `WWW-Authenticate` challenge.
+pub fn unauthorized<S: Sink + ?Sized>(sink: &mut S, challenge: &str) -> Served {
+    let fields = [(
+        "WWW-Authenticate".to_string(),
+        challenge.as_bytes().to_vec(),
+    )];
+    page(
+        sink,
+        401,
+        &error_line(401, "authentication required"),
+        &fields,
+    )
+}
+
 /// 301 to `location`.
 pub fn moved<S: Sink + ?Sized>(sink: &mut S, location: &str) -> Served {
     let fields = [("Location".to_string(), location.as_bytes().to_vec())];

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+use crate::auth;
 use crate::cgi::{self, env};
 use crate::dispatch::{self, ChunkedMode};
 use crate::forwarded;
@@ -21,7 +22,7 @@ use crate::server;
 mod values;
 use values::{
     Trusted, body_size, head_size, parse_duration, parse_env_pair, parse_handler,
-    parse_header_name, parse_index_name, parse_trusted_proxy,
+    parse_header_name, parse_index_name, parse_realm, parse_trusted_proxy,
 };
 
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
@@ -185,6 +186,26 @@ pub struct Args {
     #[arg(long, value_name = "NAME", value_parser = parse_header_name, requires = "trusted_proxies", help_heading = "Proxy")]
     pub remote_user_header: Option<String>,
 
+    /// Require HTTP Basic authentication by the users of this htpasswd
+    /// file (bcrypt, SHA-256/512-crypt, $apr1$ MD5 or {SHA}) for every
+    /// request, or for the --auth-path ones; scripts get REMOTE_USER.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "remote_user_header",
+        help_heading = "Authentication"
+    )]
+    pub auth_file: Option<PathBuf>,
+
+    /// The realm a browser shows when it asks for a password.
+    #[arg(long, value_name = "TEXT", default_value = "rcgi", value_parser = parse_realm, requires = "auth_file", help_heading = "Authentication")]
+    pub auth_realm: String,
+
+    /// Protect only this URL path and what is under it (repeatable), e.g.
+    /// /cgi-bin/admin; without it, every request is protected.
+    #[arg(long = "auth-path", value_name = "PATH", value_parser = auth::path_segments, requires = "auth_file", help_heading = "Authentication")]
+    pub auth_paths: Vec<Vec<Vec<u8>>>,
+
     /// Where the access log goes: a file (opened for appending, and
     /// again on SIGHUP), or - for stdout.
     #[arg(long, value_name = "FILE", default_value = "-", help_heading = "Logs")]
@@ -256,6 +277,7 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
             timeout: args.timeout,
         },
         max_scripts: args.max_scripts as usize,
+        auth: auth_settings(&args)?,
     };
     Ok(server::Config {
         addr: SocketAddr::new(args.bind, args.port),
@@ -266,6 +288,17 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         log: log_settings(&args),
         site,
     })
+}
+
+fn auth_settings(args: &Args) -> anyhow::Result<Option<auth::Settings>> {
+    let Some(file) = &args.auth_file else {
+        return Ok(None);
+    };
+    Ok(Some(auth::Settings {
+        users: auth::htpasswd::Users::load(file)?,
+        realm: args.auth_realm.clone(),
+        paths: args.auth_paths.clone(),
+    }))
 }
 
 fn proxy_settings(args: &Args) -> forwarded::Settings {

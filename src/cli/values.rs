@@ -141,6 +141,20 @@ pub fn parse_header_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The longest `--auth-realm`.
+const MAX_REALM: usize = 200;
+
+/// A realm: text that goes in a quoted string as it is.
+pub fn parse_realm(s: &str) -> Result<String, String> {
+    let plain = s.chars().all(|c| !c.is_control() && c != '"' && c != '\\');
+    if s.is_empty() || s.len() > MAX_REALM || !plain {
+        return Err(format!(
+            "{s:?}: a realm is 1 to {MAX_REALM} bytes of text without quotes, backslashes or control characters"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 pub fn parse_env_pair(s: &str) -> Result<(OsString, OsString), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),

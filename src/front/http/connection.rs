@@ -70,7 +70,7 @@ pub fn serve(
         let served = {
             let _in_flight = drain.request();
             let mut client = HttpClient::new(&mut socket, &protocol, req.head_only(), limits);
-            let served = dispatch::serve(site, &req, &mut client);
+            let served = dispatch::serve(site, &mut req, &mut client);
             let clean = !served.close && client.settle_body();
             Served {
                 close: served.close || !clean,

@@ -267,15 +267,14 @@ fn logrotate_under_load_loses_no_line() {
     let server = root.start(&["--access-log", log.to_str().unwrap()]);
     // The README's logrotate configuration, for this log and this rcgi.
     let config = dir.join("rcgi.logrotate");
-    fs::write(
-        &config,
-        format!(
-            "{} {{\n    rotate 5\n    missingok\n    notifempty\n    postrotate\n        kill -HUP {}\n    endscript\n}}\n",
-            log.display(),
-            server.pid()
-        ),
-    )
-    .unwrap();
+    let text = common::readme_block("(`/etc/logrotate.d/rcgi`)");
+    let text = common::replaced(&text, "/var/log/rcgi/access.log", log.to_str().unwrap());
+    let text = common::replaced(
+        &text,
+        "systemctl kill --signal=HUP --kill-whom=main rcgi.service",
+        &format!("kill -HUP {}", server.pid()),
+    );
+    fs::write(&config, text).unwrap();
     let rotate = || {
         run_ok(
             Command::new(&logrotate)

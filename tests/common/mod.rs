@@ -767,3 +767,28 @@ pub fn post_chunked(
     c.send(&raw);
     c.response()
 }
+
+/// The text of the fenced code block that follows the first line of
+/// README.md containing `marker`, so that a test runs a configuration as
+/// the README writes it.
+pub fn readme_block(marker: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let after = readme
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("README.md has no {marker:?}"))
+        .1;
+    let fence = after.find("\n```").expect("a code block after the marker");
+    let block = &after[fence + 1..];
+    let body_start = block.find('\n').unwrap() + 1;
+    let end = block[body_start..]
+        .find("\n```")
+        .expect("the end of the block");
+    block[body_start..body_start + end + 1].to_string()
+}
+
+/// `text` with `from` replaced by `to`; fails the test if `from` is not
+/// in it (the README changed under the test).
+pub fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in:\n{text}");
+    text.replace(from, to)
+}

@@ -302,16 +302,17 @@ fn auth_settings(args: &Args) -> anyhow::Result<Option<auth::Settings>> {
 }
 
 fn proxy_settings(args: &Args) -> forwarded::Settings {
-    let trusted = args.trusted_proxies.iter();
+    let mut trusted = Vec::new();
+    let mut trust_unix = false;
+    for proxy in &args.trusted_proxies {
+        match proxy {
+            Trusted::Net(net) => trusted.push(*net),
+            Trusted::Unix => trust_unix = true,
+        }
+    }
     forwarded::Settings {
-        trusted: trusted
-            .clone()
-            .filter_map(|t| match t {
-                Trusted::Net(net) => Some(*net),
-                Trusted::Unix => None,
-            })
-            .collect(),
-        trust_unix: args.trusted_proxies.contains(&Trusted::Unix),
+        trusted,
+        trust_unix,
         form: match args.proxy_headers {
             ProxyHeaders::XForwarded => forwarded::Form::XForwarded,
             ProxyHeaders::Forwarded => forwarded::Form::Forwarded,

@@ -9,12 +9,14 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Seek;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::cgi::{self, Job, Ran, Stdin, env};
 use crate::client::{BodyError, Client, Request, Served};
 use crate::gate::Gate;
+use crate::listing;
+use crate::log::Escaped;
 use crate::reply;
 use crate::route::{self, Found, Mount, Route};
 use crate::static_files;
@@ -39,11 +41,15 @@ pub enum ChunkedMode {
 /// What requests are served from, and how.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub mount: Mount,
-    /// The `--static` folder, canonical.
-    pub static_root: Option<PathBuf>,
+    /// The script folders, each at its prefix (the longest prefix a path
+    /// falls under wins).
+    pub mounts: Vec<Mount>,
+    /// The static site (`--static`), for paths under no mount.
+    pub static_files: Option<static_files::Settings>,
     pub chunked: ChunkedMode,
-    /// Failure pages tell the whole story (`--debug`).
+    /// Failure pages tell the whole story, script folders without an
+    /// index script list their scripts, and the request inspector runs
+    /// (`--debug`).
     pub debug: bool,
     pub env: env::Settings,
     pub script: cgi::Limits,
@@ -70,22 +76,35 @@ impl Site {
 pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
     let s = &site.settings;
     if req.path == "*" {
-        return reply::refusal(client, &Refusal::new(404, "no resource for OPTIONS *"));
+        return refuse(client, req, &Refusal::new(404, "no resource for OPTIONS *"));
     }
-    if let Some(files) = &s.static_root {
-        if !route::under_prefix(&s.mount.prefix, &req.path) {
-            return static_files::serve(files, &s.mount.root, req, client);
-        }
-    }
-    let route = match route::resolve(&s.mount, &req.path) {
+    let Some(mount) = route::pick(&s.mounts, &req.path) else {
+        return match &s.static_files {
+            Some(files) => match static_files::serve(files, req, client) {
+                Ok(served) => served,
+                Err(e) => refuse(client, req, &e),
+            },
+            None => refuse(
+                client,
+                req,
+                &Refusal::new(404, "no script folder at this path"),
+            ),
+        };
+    };
+    let route = match route::resolve(mount, &req.path) {
         Ok(Found::Script(route)) => route,
         Ok(Found::AddSlash) => return reply::moved(client, &with_slash(req)),
-        Err(e) => return reply::refusal(client, &e),
+        Ok(Found::NoIndex(folder)) => return no_index(s, mount, &folder, req, client),
+        Err(e) => return refuse(client, req, &e),
     };
     if let Err(e) = client.check_length() {
-        return reply::refusal(client, &e);
+        return refuse(client, req, &e);
     }
     let Some(_slot) = site.scripts.enter_within(SLOT_WAIT) else {
+        crate::log::warn(format_args!(
+            "{}: 503 too many scripts running",
+            Escaped(req.target.as_bytes())
+        ));
         return reply::busy(client, "too many scripts running");
     };
     if client.begin().is_err() {
@@ -105,7 +124,42 @@ pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
             Err(served) => return served,
         },
     };
-    run_with_redirects(s, req, client, route, stdin, content_length)
+    run_with_redirects(s, req, client, (mount, route), stdin, content_length)
+}
+
+/// Logs a refused request with its reason, and answers it.
+fn refuse(client: &mut dyn Client, req: &Request, e: &Refusal) -> Served {
+    crate::log::warn(format_args!(
+        "{} {}: {e}",
+        Escaped(req.method.as_bytes()),
+        Escaped(req.target.as_bytes())
+    ));
+    reply::refusal(client, e)
+}
+
+/// A script folder URL without an index script: 403, or with `--debug`
+/// the list of what it holds.
+fn no_index(
+    s: &Settings,
+    mount: &Mount,
+    folder: &Path,
+    req: &Request,
+    client: &mut dyn Client,
+) -> Served {
+    if !s.debug {
+        let e = Refusal::new(
+            403,
+            "folder without an index script (add index.cgi, or run rcgi --debug to list its scripts here)",
+        );
+        return refuse(client, req, &e);
+    }
+    let (entries, more) = listing::read(folder, |path, meta| {
+        meta.is_dir() || route::runs(mount, path, meta)
+    });
+    let note = "No index script here (index.cgi, or --index NAME): rcgi --debug lists the \
+                scripts and folders instead. Without --debug this URL answers 403.";
+    let page = listing::render(&req.path, &entries, more, note);
+    reply::html(client, 200, &page)
 }
 
 /// Reads a body of unknown length into an unnamed temporary file (gone
@@ -145,38 +199,52 @@ fn run_with_redirects(
     s: &Settings,
     original: &Request,
     client: &mut dyn Client,
-    mut route: Route,
+    (mut mount, mut route): (&Mount, Route),
     mut stdin: Stdin,
     mut content_length: Option<u64>,
 ) -> Served {
     let mut redirected: Option<Request> = None;
     for _hop in 0..=REDIRECT_HOPS {
         let req = redirected.as_ref().unwrap_or(original);
-        let target = match cgi::run(client, job(s, req, &route, stdin, content_length)) {
+        let job = job(s, mount, req, &route, stdin, content_length);
+        let target = match cgi::run(client, job) {
             Ran::Served(served) => return served,
             Ran::Redirect(target) => target,
         };
         let next = match redirect_request(original, &target) {
             Ok(next) => next,
-            Err(e) => return reply::refusal(client, &e),
+            Err(e) => return refuse(client, original, &e),
         };
-        route = match route::resolve(&s.mount, &next.path) {
-            Ok(Found::Script(r)) => r,
-            Ok(Found::AddSlash) => {
-                let e = Refusal::new(404, "local redirect to a folder");
-                return reply::refusal(client, &e);
-            }
-            Err(e) => return reply::refusal(client, &e),
+        (mount, route) = match redirect_route(s, &next.path) {
+            Ok(found) => found,
+            Err(e) => return refuse(client, &next, &e),
         };
         redirected = Some(next);
         (stdin, content_length) = (Stdin::Empty, None);
     }
-    reply::refusal(client, &Refusal::new(500, "too many local redirects"))
+    refuse(
+        client,
+        original,
+        &Refusal::new(500, "too many local redirects"),
+    )
+}
+
+/// The script a local redirect's path names, in any script folder.
+fn redirect_route<'s>(s: &'s Settings, path: &str) -> Result<(&'s Mount, Route), Refusal> {
+    let mount = route::pick(&s.mounts, path).ok_or(Refusal::new(
+        404,
+        "local redirect outside the script folders",
+    ))?;
+    match route::resolve(mount, path)? {
+        Found::Script(r) => Ok((mount, r)),
+        Found::AddSlash | Found::NoIndex(_) => Err(Refusal::new(404, "local redirect to a folder")),
+    }
 }
 
 /// What it takes to run `route` for `req`.
 fn job<'a>(
     s: &'a Settings,
+    mount: &'a Mount,
     req: &Request,
     route: &'a Route,
     stdin: Stdin,
@@ -186,7 +254,7 @@ fn job<'a>(
     if matches!(stdin, Stdin::Body) && content_length.is_none() {
         extra.push(("HTTP_TRANSFER_ENCODING".into(), "chunked".into()));
     }
-    let (program, args) = match route.handler.map(|i| &s.mount.handlers[i]) {
+    let (program, args) = match route.handler.map(|i| &mount.handlers[i]) {
         Some(h) => {
             // php-cgi's cgi.force_redirect wants proof it runs under a
             // server.
@@ -201,14 +269,14 @@ fn job<'a>(
         req,
         route,
         content_length,
-        document_root: &s.mount.root,
+        document_root: &mount.root,
         extra,
         settings: &s.env,
     });
     Job {
         program,
         args,
-        dir: route.script.parent().unwrap_or(&s.mount.root),
+        dir: route.script.parent().unwrap_or(&mount.root),
         name: &route.script_name,
         file: &route.script,
         env,

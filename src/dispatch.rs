@@ -15,8 +15,11 @@ use std::time::Duration;
 use crate::cgi::{self, Job, Ran, Stdin, env};
 use crate::client::{BodyError, Client, Request, Served};
 use crate::gate::Gate;
+use crate::inspector;
 use crate::listing;
 use crate::log::Escaped;
+use crate::record::tap::Tap;
+use crate::record::{Arrival, Record, Recorder};
 use crate::reply;
 use crate::route::{self, Found, Mount, Route};
 use crate::static_files;
@@ -57,39 +60,63 @@ pub struct Settings {
     pub max_scripts: usize,
 }
 
-/// The settings, and the slots of the scripts running now.
+/// The settings, the slots of the scripts running now, and with
+/// `--debug` the request inspector's record of the last requests.
 pub struct Site {
     pub settings: Settings,
     scripts: Gate,
+    recorder: Option<Recorder>,
 }
 
 impl Site {
     pub fn new(settings: Settings) -> Site {
         let n = settings.max_scripts;
         Site {
+            recorder: settings.debug.then(Recorder::default),
             settings,
             scripts: Gate::new(n, n),
         }
     }
 }
 
+/// Serves one request; with `--debug`, the inspector's pages, and a
+/// record of every other request.
 pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
+    let Some(recorder) = &site.recorder else {
+        return route_request(site, req, client, None);
+    };
+    if inspector::claims(&req.path) {
+        return match inspector::serve(recorder, req, client) {
+            Ok(served) => served,
+            Err(e) => refuse(client, req, &e),
+        };
+    }
+    let record = recorder.begin(&Arrival {
+        method: &req.method,
+        target: &req.target,
+        protocol: req.protocol,
+        peer: req.peer.to_string(),
+        headers: &req.headers,
+        body: client.length(),
+    });
+    let mut tap = Tap::new(client, &record);
+    let served = route_request(site, req, &mut tap, Some(&record));
+    record.finish(served.status, served.bytes);
+    served
+}
+
+fn route_request(
+    site: &Site,
+    req: &Request,
+    client: &mut dyn Client,
+    record: Option<&Record>,
+) -> Served {
     let s = &site.settings;
     if req.path == "*" {
         return refuse(client, req, &Refusal::new(404, "no resource for OPTIONS *"));
     }
     let Some(mount) = route::pick(&s.mounts, &req.path) else {
-        return match &s.static_files {
-            Some(files) => match static_files::serve(files, req, client) {
-                Ok(served) => served,
-                Err(e) => refuse(client, req, &e),
-            },
-            None => refuse(
-                client,
-                req,
-                &Refusal::new(404, "no script folder at this path"),
-            ),
-        };
+        return outside_mounts(s, req, client);
     };
     let route = match route::resolve(mount, &req.path) {
         Ok(Found::Script(route)) => route,
@@ -118,13 +145,47 @@ pub fn serve(site: &Site, req: &Request, client: &mut dyn Client) -> Served {
         (Some(0), _) => (Stdin::Empty, Some(0)),
         (Some(n), _) => (Stdin::Body, Some(n)),
         (None, _) if client.complete() => (Stdin::Empty, None),
-        (None, ChunkedMode::Stream) => (Stdin::Body, None),
+        (None, ChunkedMode::Stream) => {
+            if let Some(record) = record {
+                record.body(None, true);
+            }
+            (Stdin::Body, None)
+        }
         (None, ChunkedMode::Spool) => match spool(client) {
             Ok((file, n)) => (Stdin::File(file), Some(n)),
             Err(served) => return served,
         },
     };
-    run_with_redirects(s, req, client, (mount, route), stdin, content_length)
+    let run = Run {
+        s,
+        record,
+        stdin,
+        content_length,
+    };
+    run_with_redirects(run, req, client, (mount, route))
+}
+
+/// A script run's settings, its input, and the inspector's record.
+struct Run<'a> {
+    s: &'a Settings,
+    record: Option<&'a Record>,
+    stdin: Stdin,
+    content_length: Option<u64>,
+}
+
+/// A path under no script folder: a static file, or 404.
+fn outside_mounts(s: &Settings, req: &Request, client: &mut dyn Client) -> Served {
+    let Some(files) = &s.static_files else {
+        return refuse(
+            client,
+            req,
+            &Refusal::new(404, "no script folder at this path"),
+        );
+    };
+    match static_files::serve(files, req, client) {
+        Ok(served) => served,
+        Err(e) => refuse(client, req, &e),
+    }
 }
 
 /// Logs a refused request with its reason, and answers it.
@@ -196,17 +257,18 @@ fn with_slash(req: &Request) -> String {
 
 /// Runs the script, then the scripts its local redirects name.
 fn run_with_redirects(
-    s: &Settings,
+    mut run: Run,
     original: &Request,
     client: &mut dyn Client,
     (mut mount, mut route): (&Mount, Route),
-    mut stdin: Stdin,
-    mut content_length: Option<u64>,
 ) -> Served {
+    let s = run.s;
     let mut redirected: Option<Request> = None;
     for _hop in 0..=REDIRECT_HOPS {
         let req = redirected.as_ref().unwrap_or(original);
-        let job = job(s, mount, req, &route, stdin, content_length);
+        let stdin = std::mem::replace(&mut run.stdin, Stdin::Empty);
+        let mut job = job(s, mount, req, &route, stdin, run.content_length);
+        job.record = run.record;
         let target = match cgi::run(client, job) {
             Ran::Served(served) => return served,
             Ran::Redirect(target) => target,
@@ -220,7 +282,7 @@ fn run_with_redirects(
             Err(e) => return refuse(client, &next, &e),
         };
         redirected = Some(next);
-        (stdin, content_length) = (Stdin::Empty, None);
+        run.content_length = None;
     }
     refuse(
         client,
@@ -284,6 +346,7 @@ fn job<'a>(
         nph: route.nph,
         limits: &s.script,
         debug: s.debug,
+        record: None,
     }
 }
 

@@ -73,6 +73,9 @@ pub fn not_started(client: &mut dyn Client, job: &Job, e: &std::io::Error) -> Ra
         job.program.display(),
         f.detail
     ));
+    if let Some(record) = job.record {
+        record.ended(&format!("not started: {}", f.detail), &[]);
+    }
     client.discard();
     Ran::Served(failure_page(client, &f, job))
 }

@@ -93,7 +93,7 @@ pub fn render(url: &str, entries: &[Entry], more: usize, note: &str) -> String {
         let when = e.modified.map(date::http_date_of).unwrap_or_default();
         body.push_str(&format!(
             "<tr><td><a href=\"{}{slash}\">{}{slash}</a></td><td class=n>{size}</td><td>{when}</td></tr>\n",
-            encode_segment(&e.name),
+            html::escape(&encode_segment(&e.name)),
             html::escape_bytes(&e.name),
         ));
     }

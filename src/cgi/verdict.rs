@@ -90,12 +90,16 @@ fn served(client: &dyn Client, raw_status: Option<u16>) -> Served {
     }
 }
 
+/// What the short page adds under its line.
+const HINT: &str =
+    "\nrcgi's error log has the details; run rcgi with --debug to see them on this page.\n";
+
 /// The short page, or with `--debug` the whole story.
 fn failure_page(client: &mut dyn Client, f: &Failure, job: &Job) -> Served {
     let body = if job.debug {
         report::render(f, job.name, job.file)
     } else {
-        reply::error_line(f.status, f.short)
+        reply::error_line(f.status, f.short) + HINT
     };
     reply::page(client, f.status, &body, &[])
 }

@@ -9,7 +9,7 @@ use std::fmt::Write;
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:70em;padding:0 1em;color:#222}\
 h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.4em}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #ddd;vertical-align:top}\
-th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f4f4f4}table.kv th{width:14em}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 code,pre,td.m{font-family:ui-monospace,monospace;font-size:.92em}pre{background:#f6f6f6;padding:.6em;overflow:auto;white-space:pre-wrap}\
 a{color:#0645ad}.s2{color:#1a7f37}.s3{color:#0645ad}.s4{color:#b35900}.s5,.sig{color:#c62828;font-weight:600}.run{color:#777}\
 .note{color:#555;font-size:.9em}";

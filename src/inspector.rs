@@ -129,14 +129,6 @@ fn detail(e: &Entry) -> String {
         escape(&e.target)
     );
     body.push_str(&summary(e));
-    section(&mut body, "CGI environment", &e.env, "No script ran.");
-    section(&mut body, "Request headers", &e.request_headers, "None.");
-    section(
-        &mut body,
-        "Response headers",
-        &e.response_headers,
-        "None sent yet.",
-    );
     body.push_str("<h2>stderr</h2>\n");
     if e.stderr.is_empty() {
         body.push_str("<p class=note>Nothing.</p>\n");
@@ -148,6 +140,10 @@ fn detail(e: &Entry) -> String {
             escape_bytes(&e.stderr)
         );
     }
+    let headers = &e.response_headers;
+    section(&mut body, "Response headers", headers, "None sent yet.");
+    section(&mut body, "Request headers", &e.request_headers, "None.");
+    section(&mut body, "CGI environment", &e.env, "No script ran.");
     if e.cut {
         body.push_str("<p class=note>Some parts were cut to the inspector's bounds.</p>\n");
     }
@@ -181,7 +177,7 @@ fn summary(e: &Entry) -> String {
         ),
         ("Script ended", ended_cell(e.ended.as_deref())),
     ];
-    let mut table = String::from("<table>\n");
+    let mut table = String::from("<table class=kv>\n");
     for (name, cell) in summary {
         let _ = writeln!(table, "<tr><th>{name}</th>{cell}</tr>");
     }
@@ -206,7 +202,7 @@ fn section(body: &mut String, title: &str, pairs: &Pairs, empty: &str) {
         let _ = writeln!(body, "<p class=note>{empty}</p>");
         return;
     }
-    body.push_str("<table>\n");
+    body.push_str("<table class=kv>\n");
     for (name, value) in pairs {
         let _ = writeln!(
             body,

@@ -1,10 +1,14 @@
-//! One request, whatever protocol brought it, to its response. A path
-//! outside the prefix goes to the static files (`--static`); under it,
-//! the path is routed to a script, what can be refused before the body
-//! is read is refused, the body is made ready (a body of unknown length
-//! is spooled to a temporary file, or streamed with `--chunked stream`),
-//! the script runs, and its local redirects are followed. Refusals are
-//! rcgi's own pages ([`reply`]).
+//! One request, whatever protocol brought it, to its response. The
+//! script folder with the longest prefix the path falls under takes it
+//! ([`route::pick`]); a path under none goes to the static files
+//! (`--static`), or is 404. Under a folder, the path is routed to a
+//! script, what can be refused before the body is read is refused (and
+//! logged with its reason), the body is made ready (a body of unknown
+//! length is spooled to a temporary file, or streamed with `--chunked
+//! stream`), the script runs, and its local redirects are followed.
+//! Refusals are rcgi's own pages ([`reply`]). With `--debug`, `/.rcgi/`
+//! is the [`inspector`], and every other request is recorded for it
+//! ([`crate::record`]).
 
 use std::ffi::OsString;
 use std::fs::File;

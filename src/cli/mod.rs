@@ -197,15 +197,18 @@ pub struct Args {
 /// The examples at the end of --help.
 const EXAMPLES: &str = "\
 Examples:
-  rcgi                                  serve ./cgi-bin at http://127.0.0.1:8000/cgi-bin/
-  rcgi --python                         this folder as python -m http.server --cgi would
-  rcgi --root ./scripts -p 9000 --debug another folder, another port, failures explained
+  rcgi
+      serve ./cgi-bin at http://127.0.0.1:8000/cgi-bin/
+  rcgi --python
+      serve this folder as python -m http.server --cgi does
+  rcgi --root ./scripts -p 9000 --debug
+      another folder and port; failures explained, requests at /.rcgi/
   rcgi --static ./www --mount /cgi-bin=./cgi-bin --mount /htbin=./htbin
-                                        a site and two script folders
+      a site's pages and two script folders
   rcgi --handler .php=php-cgi --index index.php
-                                        PHP files without an execute bit
-  rcgi --completions bash > /etc/bash_completion.d/rcgi
-  rcgi --man | man -l -";
+      PHP files, without an execute bit
+  rcgi --man | man -l -
+      the manual page";
 
 /// `--chunked`: how a chunked request body reaches a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

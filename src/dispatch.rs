@@ -218,7 +218,7 @@ fn no_index(
         );
         return refuse(client, req, &e);
     }
-    let (entries, more) = listing::read(folder, |path, meta| {
+    let (entries, more) = listing::read(&mount.root, folder, |path, meta| {
         meta.is_dir() || route::runs(mount, path, meta)
     });
     let note = "No index script here (index.cgi, or --index NAME): rcgi --debug lists the \

@@ -32,9 +32,14 @@ pub struct Entry {
 }
 
 /// The entries of `folder` that `keep` accepts (given each entry's path
-/// and metadata, symlinks followed), hidden ones left out, sorted;
-/// and how many more there were past [`MAX_ENTRIES`].
-pub fn read(folder: &Path, keep: impl Fn(&Path, &Metadata) -> bool) -> (Vec<Entry>, usize) {
+/// and metadata, symlinks followed), hidden ones and symlinks whose real
+/// path lies outside `root` left out (their URLs would answer 403),
+/// sorted; and how many more there were past [`MAX_ENTRIES`].
+pub fn read(
+    root: &Path,
+    folder: &Path,
+    keep: impl Fn(&Path, &Metadata) -> bool,
+) -> (Vec<Entry>, usize) {
     let Ok(dir) = fs::read_dir(folder) else {
         return (Vec::new(), 0);
     };
@@ -46,10 +51,11 @@ pub fn read(folder: &Path, keep: impl Fn(&Path, &Metadata) -> bool) -> (Vec<Entr
             continue;
         }
         let path = entry.path();
-        let Ok((meta, _)) = walk::stat(&path) else {
+        let Ok((meta, linked)) = walk::stat(&path) else {
             continue;
         };
-        if !(meta.is_dir() || meta.is_file()) || !keep(&path, &meta) {
+        let outside = linked && !walk::inside(root, &path);
+        if outside || !(meta.is_dir() || meta.is_file()) || !keep(&path, &meta) {
             continue;
         }
         if entries.len() >= MAX_ENTRIES {

@@ -60,7 +60,8 @@ pub fn serve<S: Sink + ?Sized>(
     Ok(match find(site, req)? {
         Target::File(path, meta) => send(req, sink, &path, &meta)?,
         Target::Listing(folder) => {
-            let (entries, more) = listing::read(&folder, |path, _| !private(site, path));
+            let (entries, more) =
+                listing::read(&site.root, &folder, |path, _| !private(site, path));
             let page = listing::render(&req.path, &entries, more, "");
             reply::html(sink, 200, &page)
         }

@@ -182,6 +182,8 @@ fn listings_are_sorted_escaped_and_can_be_turned_off() {
     site.file("www/empty/index.htm", "htm index", 0o644);
     site.script("cgi-bin/x.sh", HELLO);
     let www = site.path().join("www");
+    std::os::unix::fs::symlink("/etc", www.join("etc")).unwrap();
+    std::os::unix::fs::symlink("zeta", www.join("zeta-link")).unwrap();
     let args = ["--static", www.to_str().unwrap(), "--root", "cgi-bin"];
     let server = Server::start_in(&site.path(), &args);
     let page = server.get("/").text();
@@ -190,9 +192,12 @@ fn listings_are_sorted_escaped_and_can_be_turned_off() {
         .lines()
         .filter(|l| l.starts_with("<tr><td><a"))
         .collect();
-    assert_eq!(rows.len(), 4, "{page}");
+    assert_eq!(rows.len(), 5, "{page}");
     assert!(rows[0].starts_with("<tr><td><a href=\"empty/\">empty/</a>"));
     assert!(rows[1].starts_with("<tr><td><a href=\"zeta/\">zeta/</a>"));
+    assert!(rows[2].starts_with("<tr><td><a href=\"zeta-link/\">zeta-link/</a>"));
+    assert!(!page.contains("etc/"), "a link out of the folder: {page}");
+    let rows = &rows[1..];
     assert!(
         rows[2].starts_with(
             "<tr><td><a href=\"%3Cb%3E.txt\">&lt;b&gt;.txt</a></td><td class=n>4 B</td><td>"

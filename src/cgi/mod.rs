@@ -142,7 +142,8 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         .started
         .checked_add(job.limits.timeout)
         .unwrap_or_else(Instant::now);
-    let stderr = StderrLog::new(job.name, script.pid());
+    let mut stderr = StderrLog::new(job.name, script.pid());
+    stderr.record = job.record.cloned();
     let stdout = Stdout::new(job.limits.head_bytes, job.nph);
     let mut ex = Exchange::new(client, pipes, stdout, stderr, deadline);
     let end = ex.run(&mut script);

@@ -169,6 +169,12 @@ impl Record {
         });
     }
 
+    /// The end of the script's stderr so far, while it runs.
+    pub fn stderr(&self, tail: &[u8]) {
+        let from = tail.len().saturating_sub(STDERR_BYTES);
+        self.with(|e| e.stderr = tail[from..].to_vec());
+    }
+
     /// How the script ended, and the end of its stderr.
     pub fn ended(&self, how: &str, stderr: &[u8]) {
         self.with(|e| {

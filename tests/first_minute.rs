@@ -53,6 +53,24 @@ fn rcgi_alone_serves_cgi_bin_or_says_what_to_do() {
 }
 
 #[test]
+fn python_and_mounts_refuse_what_cannot_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad: [&[&str]; 5] = [
+        &["--python", "--root", "."],
+        &["--python", "--static", "."],
+        &["--mount", "/htbin"],
+        &["--mount", "/.rcgi=."],
+        &["--mount", "/=.", "--static", "."],
+    ];
+    for args in bad {
+        let out = rcgi_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn the_examples_first_page_links_every_example() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let server = Server::start_in(repo, &[]);

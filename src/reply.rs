@@ -52,10 +52,24 @@ pub fn page<S: Sink + ?Sized>(
     body: &str,
     extra: &[(String, Vec<u8>)],
 ) -> Served {
-    let mut fields = vec![(
-        "Content-Type".to_string(),
-        b"text/plain; charset=utf-8".to_vec(),
-    )];
+    send(sink, status, "text/plain; charset=utf-8", body, extra)
+}
+
+/// An HTML page rcgi made (a listing, the inspector), never cached.
+pub fn html<S: Sink + ?Sized>(sink: &mut S, status: u16, body: &str) -> Served {
+    let no_store = [("Cache-Control".to_string(), b"no-store".to_vec())];
+    send(sink, status, "text/html; charset=utf-8", body, &no_store)
+}
+
+/// A page of `content_type`, sent whole.
+fn send<S: Sink + ?Sized>(
+    sink: &mut S,
+    status: u16,
+    content_type: &str,
+    body: &str,
+    extra: &[(String, Vec<u8>)],
+) -> Served {
+    let mut fields = vec![("Content-Type".to_string(), content_type.as_bytes().to_vec())];
     fields.extend_from_slice(extra);
     if status == 400 {
         sink.close_after();

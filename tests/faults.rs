@@ -89,7 +89,7 @@ fn scripts_that_cannot_start_are_502_with_their_cause_logged() {
         ),
         (
             "crlf.sh",
-            "script interpreter not found",
+            "#! line ends in a carriage return (Windows line endings)",
             "Windows (CRLF) line endings",
         ),
         (

@@ -7,6 +7,7 @@
 use std::io::Write;
 
 use crate::log::Level;
+use crate::record::Record;
 
 const MAX_LINE: usize = 4096;
 /// How much of the end of stderr is kept, to show with a failure.
@@ -22,6 +23,9 @@ pub struct StderrLog {
     tail: Vec<u8>,
     /// Lines logged so far.
     pub lines: u64,
+    /// The request inspector's record (`--debug`), shown the tail as it
+    /// grows.
+    pub record: Option<Record>,
 }
 
 impl StderrLog {
@@ -36,6 +40,7 @@ impl StderrLog {
             partial: Vec::new(),
             tail: Vec::new(),
             lines: 0,
+            record: None,
         }
     }
 
@@ -43,6 +48,9 @@ impl StderrLog {
     /// all with one write.
     pub fn push(&mut self, data: &[u8]) {
         self.keep_tail(data);
+        if let Some(record) = &self.record {
+            record.stderr(&self.tail);
+        }
         let mut out = Vec::new();
         for &b in data {
             if b == b'\n' {

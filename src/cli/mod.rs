@@ -3,11 +3,9 @@
 //! [`server::Config`]. `cli` owns none of those types.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use clap::Parser;
 
 use crate::auth;
@@ -16,46 +14,30 @@ use crate::dispatch::{self, ChunkedMode};
 use crate::forwarded;
 use crate::front::{BodyLimits, http};
 use crate::log;
-use crate::route::{Handler, Mount};
 use crate::server;
 
+pub mod docs;
+mod site;
 mod values;
 use values::{
-    Trusted, body_size, head_size, parse_duration, parse_env_pair, parse_handler,
-    parse_header_name, parse_index_name, parse_realm, parse_trusted_proxy,
+    DEFAULT_PATH, Trusted, body_size, head_size, parse_duration, parse_env_pair, parse_handler,
+    parse_header_name, parse_index_name, parse_mount, parse_realm, parse_trusted_proxy,
 };
 
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
 ///
-/// A request for PREFIX/dir/script/extra?query runs ROOT/dir/script with
+/// A request for PREFIX/dir/script/extra?query runs DIR/dir/script with
 /// PATH_INFO=/extra and QUERY_STRING=query. The script's stdout (headers,
 /// a blank line, the body) becomes the HTTP response.
 #[derive(Parser, Debug)]
-#[command(name = "rcgi", version, about, long_about)]
+#[command(name = "rcgi", version, about, long_about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Args {
-    /// Folder holding the scripts; every URL under --prefix maps into it.
+    /// Folder of scripts, served at --prefix [default: ./cgi-bin, when
+    /// no --mount, --python or --static is given].
     #[arg(long, value_name = "DIR", help_heading = "Serving")]
-    pub root: PathBuf,
+    pub root: Option<PathBuf>,
 
-    /// TCP port to listen on; 0 takes a free port (printed at start).
-    #[arg(
-        long,
-        default_value_t = 8000,
-        value_name = "N",
-        help_heading = "Serving"
-    )]
-    pub port: u16,
-
-    /// Address to listen on: IPv4 or IPv6 (e.g. ::1, or :: for all).
-    #[arg(
-        long,
-        default_value = "127.0.0.1",
-        value_name = "ADDR",
-        help_heading = "Serving"
-    )]
-    pub bind: IpAddr,
-
-    /// URL path the root is mounted at; "/" mounts it at the top.
+    /// URL path --root is served at; "/" serves it at the top.
     #[arg(
         long,
         default_value = "/cgi-bin",
@@ -63,6 +45,46 @@ pub struct Args {
         help_heading = "Serving"
     )]
     pub prefix: String,
+
+    /// Also serve the scripts of DIR at PREFIX (repeatable), e.g.
+    /// --mount /htbin=./htbin; the longest prefix a URL falls under wins.
+    #[arg(long = "mount", value_name = "PREFIX=DIR", value_parser = parse_mount, help_heading = "Serving")]
+    pub mounts: Vec<(String, PathBuf)>,
+
+    /// Serve the plain files of DIR at / (outside the script folders),
+    /// so a site's pages and their forms run together.
+    #[arg(long = "static", value_name = "DIR", help_heading = "Serving")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Do not list static folders that have no index.html (403 instead).
+    #[arg(long, help_heading = "Serving")]
+    pub no_listings: bool,
+
+    /// Serve this folder as python -m http.server --cgi does: its files
+    /// at / with listings, ./cgi-bin and ./htbin (those present) as script
+    /// folders.
+    #[arg(long, conflicts_with_all = ["root", "prefix", "static_dir"], help_heading = "Serving")]
+    pub python: bool,
+
+    /// TCP port to listen on; 0 takes a free port (printed at start).
+    #[arg(
+        short,
+        long,
+        default_value_t = 8000,
+        value_name = "N",
+        help_heading = "Serving"
+    )]
+    pub port: u16,
+
+    /// Address to listen on: IPv4, IPv6 (::1, or :: for all) or a host
+    /// name such as localhost (its first address, IPv4 first).
+    #[arg(
+        long,
+        default_value = "127.0.0.1",
+        value_name = "ADDR",
+        help_heading = "Serving"
+    )]
+    pub bind: String,
 
     /// Set K=V in every script's environment (repeatable). It wins over a
     /// CGI variable of the same name.
@@ -91,11 +113,6 @@ pub struct Args {
     #[arg(long = "index", value_name = "NAME", value_parser = parse_index_name, help_heading = "Scripts")]
     pub index: Vec<String>,
 
-    /// Serve the plain files of DIR at / (outside the prefix), so a
-    /// site's pages and their forms run together.
-    #[arg(long = "static", value_name = "DIR", help_heading = "Serving")]
-    pub static_dir: Option<PathBuf>,
-
     /// How a chunked request body reaches a script: spool (decoded into a
     /// temporary file, CONTENT_LENGTH set) or stream (piped as it comes,
     /// no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING=chunked, as
@@ -103,10 +120,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Chunked::Spool, value_name = "MODE", help_heading = "Scripts")]
     pub chunked: Chunked,
 
-    /// Explain script failures on the error page (cause, exit status,
-    /// headers received, the end of its stderr) and list the scripts
-    /// found at start. For development: it shows clients a script's
-    /// stderr.
+    /// For development: explain script failures on their error pages,
+    /// list script folders without an index script, list the scripts
+    /// found at start, and keep the last 100 requests in the request
+    /// inspector at /.rcgi/. It shows clients what scripts print on
+    /// stderr and the environment they get.
     #[arg(long, help_heading = "Scripts")]
     pub debug: bool,
 
@@ -220,6 +238,15 @@ pub struct Args {
     /// script's normal end, for one, is not logged.
     #[arg(long, help_heading = "Logs")]
     pub quiet: bool,
+
+    /// Print the shell completions for SHELL (bash, zsh, fish, elvish,
+    /// powershell) and exit.
+    #[arg(long, value_name = "SHELL", help_heading = "Setup")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print rcgi's manual page (roff, for man -l -) and exit.
+    #[arg(long, help_heading = "Setup")]
+    pub man: bool,
 }
 
 /// `--proxy-headers`.
@@ -242,6 +269,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// The examples at the end of --help.
+const EXAMPLES: &str = "\
+Examples:
+  rcgi
+      serve ./cgi-bin at http://127.0.0.1:8000/cgi-bin/
+  rcgi --python
+      serve this folder as python -m http.server --cgi does
+  rcgi --root ./scripts -p 9000 --debug
+      another folder and port; failures explained, requests at /.rcgi/
+  rcgi --static ./www --mount /cgi-bin=./cgi-bin --mount /htbin=./htbin
+      a site's pages and two script folders
+  rcgi --handler .php=php-cgi --index index.php
+      PHP files, without an execute bit
+  rcgi --man | man -l -
+      the manual page";
+
 /// `--chunked`: how a chunked request body reaches a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Chunked {
@@ -252,20 +295,13 @@ pub enum Chunked {
     Stream,
 }
 
-/// PATH for scripts when rcgi itself has none.
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
 /// Checks the arguments and builds what the server runs with.
 pub fn config(args: Args) -> anyhow::Result<server::Config> {
-    let prefix = normalize_prefix(&args.prefix)?;
-    let static_root = match &args.static_dir {
-        Some(_) if prefix.is_empty() => bail!("--static needs a --prefix other than /"),
-        Some(dir) => Some(check_dir("--static", dir)?),
-        None => None,
-    };
+    let (mounts, static_files) = site::folders(&args)?;
+    let (addr, bind_name) = values::resolve_bind(&args.bind, args.port)?;
     let site = dispatch::Settings {
-        mount: mount(&args, prefix)?,
-        static_root,
+        mounts,
+        static_files,
         chunked: match args.chunked {
             Chunked::Spool => ChunkedMode::Spool,
             Chunked::Stream => ChunkedMode::Stream,
@@ -280,7 +316,8 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         auth: auth_settings(&args)?,
     };
     Ok(server::Config {
-        addr: SocketAddr::new(args.bind, args.port),
+        addr,
+        bind_name,
         max_connections: args.max_connections as usize,
         shutdown_grace: args.shutdown_grace,
         http: http_limits(&args),
@@ -352,23 +389,6 @@ fn http_limits(args: &Args) -> http::Limits {
     }
 }
 
-/// The script root, its URL prefix, its handlers and index names.
-fn mount(args: &Args, prefix: String) -> anyhow::Result<Mount> {
-    let handlers = args
-        .handlers
-        .iter()
-        .map(|(ext, program)| find_handler(ext, program))
-        .collect::<anyhow::Result<_>>()?;
-    let mut index = vec!["index.cgi".to_string()];
-    index.extend(args.index.iter().filter(|n| *n != "index.cgi").cloned());
-    Ok(Mount {
-        root: check_root(&args.root)?,
-        prefix,
-        handlers,
-        index,
-    })
-}
-
 /// The operator's part of every script's environment: PATH, then
 /// --pass-env, then --env.
 fn env_settings(args: &Args) -> env::Settings {
@@ -388,80 +408,9 @@ fn env_settings(args: &Args) -> env::Settings {
     }
 }
 
-fn check_root(root: &Path) -> anyhow::Result<PathBuf> {
-    check_dir("--root", root)
-}
-
-/// The canonical path of a folder named on the command line.
-fn check_dir(option: &str, dir: &Path) -> anyhow::Result<PathBuf> {
-    let canonical = dir
-        .canonicalize()
-        .with_context(|| format!("{option} {}", dir.display()))?;
-    if !canonical.is_dir() {
-        bail!("{option} {}: not a directory", dir.display());
-    }
-    Ok(canonical)
-}
-
-/// `--handler .php=php-cgi`: the program found in rcgi's PATH now, so a
-/// typo fails at start rather than at the first request.
-fn find_handler(extension: &str, command: &str) -> anyhow::Result<Handler> {
-    let mut words = command.split_whitespace();
-    let name = words.next().unwrap_or_default();
-    let program = if name.contains('/') {
-        PathBuf::from(name)
-    } else {
-        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-            .with_context(|| format!("--handler {extension}={command}: {name} not found in PATH"))?
-    };
-    if !program.is_file() {
-        bail!(
-            "--handler {extension}={command}: {} is not a file",
-            program.display()
-        );
-    }
-    Ok(Handler {
-        extension: extension.to_string(),
-        program,
-        args: words.map(OsString::from).collect(),
-    })
-}
-
-/// "/cgi-bin/" -> "/cgi-bin", "/" -> "". The prefix is compared with the
-/// raw request path, so it may hold only plain path characters.
-fn normalize_prefix(prefix: &str) -> anyhow::Result<String> {
-    let trimmed = prefix.trim_end_matches('/');
-    if !prefix.starts_with('/') {
-        bail!("--prefix {prefix:?}: must start with /");
-    }
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
-    if !trimmed.chars().all(plain) || trimmed.contains("//") {
-        bail!("--prefix {prefix:?}: only letters, digits, '-', '.', '_', '~' and single '/'");
-    }
-    if trimmed.split('/').any(|s| s == "." || s == "..") {
-        bail!("--prefix {prefix:?}: no '.' or '..' segments");
-    }
-    Ok(trimmed.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_is_normalized() {
-        assert_eq!(normalize_prefix("/cgi-bin").unwrap(), "/cgi-bin");
-        assert_eq!(normalize_prefix("/cgi-bin/").unwrap(), "/cgi-bin");
-        assert_eq!(normalize_prefix("/").unwrap(), "");
-        assert_eq!(normalize_prefix("/a/b").unwrap(), "/a/b");
-        assert!(normalize_prefix("cgi-bin").is_err());
-        assert!(normalize_prefix("/a/../b").is_err());
-        assert!(normalize_prefix("/a b").is_err());
-        assert!(normalize_prefix("/a//b").is_err());
-    }
 
     #[test]
     fn defaults_match_the_settings_types_defaults() {
@@ -477,28 +426,5 @@ mod tests {
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
         assert_eq!(config.log, log::Settings::default());
         assert_eq!(config.proxy, forwarded::Settings::default());
-    }
-
-    #[test]
-    fn handlers_and_index_names() {
-        assert_eq!(
-            parse_handler(".php=php-cgi"),
-            Ok((".php".into(), "php-cgi".into()))
-        );
-        assert_eq!(
-            parse_handler("pl=perl -T"),
-            Ok((".pl".into(), "perl -T".into()))
-        );
-        assert!(parse_handler(".php").is_err());
-        assert!(parse_handler(".=x").is_err());
-        assert!(parse_handler(".p/p=x").is_err());
-        assert!(parse_handler(".php= ").is_err());
-        let sh = find_handler(".sh", "sh -e").unwrap();
-        assert!(sh.program.ends_with("sh") && sh.program.is_absolute());
-        assert_eq!(sh.args, vec![OsString::from("-e")]);
-        assert!(find_handler(".x", "no-such-program-here").is_err());
-        assert_eq!(parse_index_name("index.php"), Ok("index.php".into()));
-        assert!(parse_index_name("../x").is_err());
-        assert!(parse_index_name(".hidden").is_err());
     }
 }

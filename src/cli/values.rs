@@ -1,10 +1,18 @@
 //! The values the command line takes, parsed and checked: sizes (`64K`),
-//! times (`10s`), `K=V` pairs, `EXT=PROGRAM` handlers and index names.
+//! times (`10s`), `K=V` pairs, `EXT=PROGRAM` handlers, `PREFIX=DIR`
+//! mounts, index names, and the address to bind (an IP address or a host
+//! name, resolved).
 
 use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cidr::Cidr;
+use anyhow::{Context, bail};
+
+/// PATH for scripts (and for finding handlers) when rcgi itself has none.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The largest time any option takes: nothing rcgi waits for should
 /// take longer, and every deadline stays far from overflow.
@@ -162,6 +170,42 @@ pub fn parse_env_pair(s: &str) -> Result<(OsString, OsString), String> {
     }
 }
 
+/// `/htbin=./htbin`: a URL prefix and a folder (checked later).
+pub fn parse_mount(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((prefix, dir)) if !dir.is_empty() => Ok((prefix.to_string(), PathBuf::from(dir))),
+        _ => Err(format!("{s:?}: a mount is PREFIX=DIR, e.g. /htbin=./htbin")),
+    }
+}
+
+/// The address `--bind` names with `port`: an IP address as it is, or a
+/// host name resolved now (its first IPv4 address, else its first), with
+/// the name when it was one.
+pub fn resolve_bind(bind: &str, port: u16) -> anyhow::Result<(SocketAddr, Option<String>)> {
+    let literal = bind
+        .strip_prefix('[')
+        .and_then(|b| b.strip_suffix(']'))
+        .unwrap_or(bind);
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok((SocketAddr::new(ip, port), None));
+    }
+    let name_chars = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    if bind.is_empty() || !bind.chars().all(name_chars) {
+        bail!("--bind {bind:?}: an IP address (127.0.0.1, ::1) or a host name (localhost)");
+    }
+    let found: Vec<SocketAddr> = (bind, port)
+        .to_socket_addrs()
+        .with_context(|| format!("--bind {bind}: cannot resolve it"))?
+        .collect();
+    let chosen = found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .with_context(|| format!("--bind {bind}: it has no address"))?;
+    Ok((chosen, Some(bind.to_string())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +258,21 @@ mod tests {
         assert_eq!(parse_env_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert!(parse_env_pair("=x").is_err());
         assert!(parse_env_pair("novalue").is_err());
+    }
+
+    #[test]
+    fn mounts_and_bind_addresses() {
+        assert_eq!(
+            parse_mount("/htbin=./htbin"),
+            Ok(("/htbin".into(), PathBuf::from("./htbin")))
+        );
+        assert!(parse_mount("/htbin").is_err() && parse_mount("/x=").is_err());
+        let (addr, name) = resolve_bind("::1", 80).unwrap();
+        assert_eq!((addr.to_string(), name), ("[::1]:80".into(), None));
+        assert_eq!(resolve_bind("[::1]", 80).unwrap().0.to_string(), "[::1]:80");
+        let (addr, name) = resolve_bind("localhost", 8000).unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() == 8000);
+        assert_eq!(name.as_deref(), Some("localhost"));
+        assert!(resolve_bind("no such host", 1).is_err());
     }
 }

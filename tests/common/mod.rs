@@ -99,10 +99,28 @@ impl Server {
 
     /// Starts rcgi after `setup` has had its say on the command.
     pub fn start_custom(root: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
+        Server::start_command(root, args, |cmd| {
+            setup(cmd);
+            cmd.arg("--root").arg(root);
+        })
+    }
+
+    /// Starts rcgi in the folder `cwd` with only `args` (and a free
+    /// port), as a person types `rcgi` there.
+    pub fn start_in(cwd: &Path, args: &[&str]) -> Server {
+        Server::start_command(cwd, args, |cmd| {
+            cmd.current_dir(cwd);
+        })
+    }
+
+    fn start_command(root: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
         let has_bind = args.contains(&"--bind");
+        let has_port = args.iter().any(|a| *a == "--port" || *a == "-p");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rcgi"));
         setup(&mut cmd);
-        cmd.arg("--root").arg(root).args(["--port", "0"]);
+        if !has_port {
+            cmd.args(["--port", "0"]);
+        }
         if !has_bind {
             cmd.args(["--bind", "127.0.0.1"]);
         }

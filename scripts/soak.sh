@@ -127,7 +127,7 @@ env "${malloc_env[@]}" target/release/rcgi --root "$root" --port 0 --bind 127.0.
 rcgi_pid=$!
 addr=
 for _ in $(seq 100); do
-    addr=$(sed -n 's|^rcgi listening on http://\([^/]*\)/.*|\1|p' "$work/error.log")
+    addr=$(sed -n 's|^.* rcgi listening on http://\([^/]*\)/.*|\1|p' "$work/error.log")
     [ -n "$addr" ] && break
     kill -0 "$rcgi_pid" 2>/dev/null || break
     sleep 0.1

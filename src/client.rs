@@ -7,12 +7,13 @@
 //! framing.
 
 use std::fs::File;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::BorrowedFd;
-use std::process::ChildStdin;
+use std::process::{ChildStdin, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::fields;
+use crate::io::stream::UNIX_PEER_IP;
 use crate::status::Refusal;
 
 /// A request, whatever protocol brought it.
@@ -35,9 +36,53 @@ pub struct Request {
     /// a connection on a Unix socket, which has no IP addresses.
     pub local: Option<SocketAddr>,
     pub peer: Option<SocketAddr>,
+    /// What the proxy in front said of the client's request, where it
+    /// differs from what the connection shows.
+    pub origin: Origin,
+    /// Who the request is authenticated as (by rcgi, or by a proxy).
+    pub user: Option<User>,
+}
+
+/// The client's request as a trusted proxy (or, for a gateway protocol,
+/// the web server in front) describes it. Each field left empty means:
+/// as the connection itself shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The client's address (`REMOTE_ADDR`) and, if known, its port.
+    pub client: Option<(IpAddr, Option<u16>)>,
+    /// The client spoke https (`HTTPS=on`, `REQUEST_SCHEME=https`).
+    pub https: bool,
+    /// The host the client asked for (`SERVER_NAME`).
+    pub server_name: Option<String>,
+    /// The port the client connected to (`SERVER_PORT`).
+    pub server_port: Option<u16>,
+}
+
+/// An authenticated user (`REMOTE_USER`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// The scheme rcgi checked (`AUTH_TYPE`, e.g. `Basic`); None when a
+    /// proxy vouched for the user.
+    pub auth_type: Option<&'static str>,
 }
 
 impl Request {
+    /// The client's address: the one a trusted proxy named, else the
+    /// peer's; None for a client on a Unix socket that no proxy named.
+    pub fn remote(&self) -> Option<IpAddr> {
+        match self.origin.client {
+            Some((ip, _)) => Some(ip),
+            None => self.peer.map(|p| p.ip()),
+        }
+    }
+
+    /// [`Request::remote`], with a Unix-socket client as loopback (it
+    /// is on this machine): `REMOTE_ADDR`, the logs.
+    pub fn remote_ip(&self) -> IpAddr {
+        self.remote().unwrap_or(UNIX_PEER_IP)
+    }
+
     /// The value of the first field called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         fields::values(&self.headers, name).next()
@@ -61,7 +106,7 @@ pub struct Head<'a> {
 }
 
 /// What was sent, for the access log and the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
     /// The status sent (0 if none was).
     pub status: u16,
@@ -69,6 +114,17 @@ pub struct Served {
     pub bytes: u64,
     /// The connection must close now.
     pub close: bool,
+    /// The script that answered, if one ran.
+    pub script: Option<ScriptRun>,
+}
+
+/// A script's run, for the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRun {
+    /// Its `SCRIPT_NAME`.
+    pub name: Vec<u8>,
+    pub pid: u32,
+    pub exit: ExitStatus,
 }
 
 /// The client went away, or stopped reading; why.

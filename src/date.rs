@@ -1,6 +1,8 @@
 //! Calendar time from the system clock, in the two forms rcgi writes: the
 //! HTTP `Date` header (RFC 9110 IMF-fixdate) and the access log's Common
-//! Log Format timestamp. Both are in UTC and cached for the current second.
+//! Log Format timestamp, both cached for the current second; and the
+//! RFC 3339 timestamp with milliseconds of the error log and the JSON
+//! access log. All are in UTC.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -81,6 +83,15 @@ fn log_date(unix: u64) -> String {
     )
 }
 
+/// `2000-10-10T13:55:36.042Z`
+fn rfc3339(unix: u64, millis: u32) -> String {
+    let c = civil(unix);
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
 thread_local! {
     static CACHE: RefCell<(u64, String, String)> = const { RefCell::new((u64::MAX, String::new(), String::new())) };
 }
@@ -152,6 +163,15 @@ pub fn log_now() -> String {
     with_now(|_, log| log.to_string())
 }
 
+/// Appends the current time, to the millisecond, in RFC 3339 form
+/// (`2000-10-10T13:55:36.042Z`) to `out`.
+pub fn push_rfc3339_now(out: &mut String) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    out.push_str(&rfc3339(now.as_secs(), now.subsec_millis()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +183,7 @@ mod tests {
         assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(http_date(4_107_542_400), "Mon, 01 Mar 2100 00:00:00 GMT");
         assert_eq!(log_date(971_186_136), "10/Oct/2000:13:55:36 +0000");
+        assert_eq!(rfc3339(971_186_136, 42), "2000-10-10T13:55:36.042Z");
     }
 
     #[test]

@@ -12,18 +12,25 @@
 //! [`gate`], [`drain`], [`io`], [`log`], [`date`], [`stats`],
 //! [`peer_set`]).
 
+pub mod auth;
 pub mod cgi;
+pub mod cidr;
 pub mod cli;
 pub mod client;
 pub mod date;
 pub mod dispatch;
 pub mod drain;
 pub mod fields;
+pub mod forwarded;
 pub mod front;
 pub mod gate;
+pub mod html;
+pub mod inspector;
 pub mod io;
+pub mod listing;
 pub mod log;
 pub mod peer_set;
+pub mod record;
 pub mod reply;
 pub mod route;
 pub mod server;

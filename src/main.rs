@@ -14,6 +14,15 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => return command_line_error(&e),
     };
+    if let Some(printed) = cli::docs::requested(&args) {
+        return match printed {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rcgi: cannot write to stdout: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match cli::config(args) {
         Ok(config) => config,
         Err(e) => {

@@ -26,6 +26,20 @@ pub fn busy<S: Sink + ?Sized>(sink: &mut S, why: &str) -> Served {
     page(sink, 503, &error_line(503, why), &retry)
 }
 
+/// 401 with the `WWW-Authenticate` challenge.
+pub fn unauthorized<S: Sink + ?Sized>(sink: &mut S, challenge: &str) -> Served {
+    let fields = [(
+        "WWW-Authenticate".to_string(),
+        challenge.as_bytes().to_vec(),
+    )];
+    page(
+        sink,
+        401,
+        &error_line(401, "authentication required"),
+        &fields,
+    )
+}
+
 /// 301 to `location`.
 pub fn moved<S: Sink + ?Sized>(sink: &mut S, location: &str) -> Served {
     let fields = [("Location".to_string(), location.as_bytes().to_vec())];
@@ -40,6 +54,12 @@ pub fn page<S: Sink + ?Sized>(
     extra: &[(String, Vec<u8>)],
 ) -> Served {
     document(sink, status, "text/plain; charset=utf-8", body, extra)
+}
+
+/// An HTML page rcgi made (a listing, the inspector), never cached.
+pub fn html<S: Sink + ?Sized>(sink: &mut S, status: u16, body: &str) -> Served {
+    let no_store = [("Cache-Control".to_string(), b"no-store".to_vec())];
+    document(sink, status, "text/html; charset=utf-8", body, &no_store)
 }
 
 /// A page of `content_type` with `body` and any `extra` fields, sent

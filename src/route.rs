@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::status::Refusal;
 use crate::walk::{self, Walked, decode_path, encode_segment, inside, stat};
 
-/// Where scripts live and how they run.
+/// One script folder, where scripts live and how they run. A site has
+/// any number of them, each at its own prefix ([`pick`]).
 #[derive(Debug, Clone)]
 pub struct Mount {
     /// The script root, canonical.
@@ -61,6 +62,9 @@ pub enum Found {
     Script(Route),
     /// A folder named without its trailing `/`: redirect there.
     AddSlash,
+    /// A folder without an index script (403, or with `--debug` a list
+    /// of its scripts).
+    NoIndex(PathBuf),
 }
 
 const NOT_FOUND: Refusal = Refusal::new(404, "no script at this path");
@@ -87,8 +91,20 @@ pub fn resolve(mount: &Mount, path: &str) -> Result<Found, Refusal> {
             script(mount, path, &meta, url, path_info).map(Found::Script)
         }
         Walked::Folder { .. } if !rest.ends_with('/') => Ok(Found::AddSlash),
-        Walked::Folder { path, url } => index(mount, &path, url).map(Found::Script),
+        Walked::Folder { path, url } => Ok(match index(mount, &path, url)? {
+            Some(route) => Found::Script(route),
+            None => Found::NoIndex(path),
+        }),
     }
+}
+
+/// The mount a raw request path falls under: the one with the longest
+/// prefix that the path is, or lies below.
+pub fn pick<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
+    mounts
+        .iter()
+        .filter(|m| under_prefix(&m.prefix, path))
+        .max_by_key(|m| m.prefix.len())
 }
 
 /// True when `path` is the prefix or below it.
@@ -111,7 +127,10 @@ fn script(
         .iter()
         .position(|h| name.ends_with(h.extension.as_bytes()) && name.len() > h.extension.len());
     if handler.is_none() && meta.permissions().mode() & 0o111 == 0 {
-        return Err(Refusal::new(403, "script is not executable"));
+        return Err(Refusal::new(
+            403,
+            "script is not executable (chmod +x it, or run its kind with --handler EXT=PROGRAM)",
+        ));
     }
     Ok(Route {
         nph: name.starts_with(b"nph-"),
@@ -122,8 +141,8 @@ fn script(
     })
 }
 
-/// The first index script in `folder`, or 403.
-fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, Refusal> {
+/// The first index script in `folder`, if any.
+fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Option<Route>, Refusal> {
     for name in &mount.index {
         let file = folder.join(name);
         let Ok((meta, linked)) = stat(&file) else {
@@ -135,9 +154,15 @@ fn index(mount: &Mount, folder: &Path, url: Vec<u8>) -> Result<Route, Refusal> {
         let mut script_name = url.clone();
         script_name.push(b'/');
         script_name.extend_from_slice(name.as_bytes());
-        return script(mount, file, &meta, script_name, Vec::new());
+        return script(mount, file, &meta, script_name, Vec::new()).map(Some);
     }
-    Err(Refusal::new(403, "folder without an index script"))
+    Ok(None)
+}
+
+/// True when `file` (a file of the mount) would run as a script: a
+/// handler takes its extension, or it is executable.
+pub fn runs(mount: &Mount, file: &Path, meta: &Metadata) -> bool {
+    script(mount, file.to_path_buf(), meta, Vec::new(), Vec::new()).is_ok()
 }
 
 /// The URL paths (percent-encoded) of the scripts under the mount, for
@@ -168,9 +193,7 @@ pub fn list_scripts(mount: &Mount, max: usize) -> Vec<String> {
             }
             if meta.is_dir() {
                 folders.push((entry.path(), url));
-            } else if meta.is_file()
-                && script(mount, entry.path(), &meta, Vec::new(), Vec::new()).is_ok()
-            {
+            } else if meta.is_file() && runs(mount, &entry.path(), &meta) {
                 found.push(url);
             }
         }
@@ -232,7 +255,7 @@ mod tests {
     fn route(root: &Path, prefix: &str, path: &str) -> Route {
         match found(root, prefix, path).unwrap() {
             Found::Script(r) => r,
-            Found::AddSlash => panic!("{path}: a redirect"),
+            other => panic!("{path}: {other:?}"),
         }
     }
 
@@ -240,6 +263,7 @@ mod tests {
         match found(root, "/cgi-bin", path) {
             Ok(Found::Script(_)) => 200,
             Ok(Found::AddSlash) => 301,
+            Ok(Found::NoIndex(_)) => 403,
             Err(e) => e.status,
         }
     }

@@ -1,11 +1,12 @@
 //! Plain files from `--static`, served at `/` beside the scripts, so a
 //! legacy site's pages and the scripts their forms post to run together.
 //! GET and HEAD only, with the same path rules as scripts
-//! ([`walk`]); a folder serves its `index.html`; `Content-Type`
-//! comes from the extension (no sniffing); `Last-Modified` with
+//! ([`walk`]); a folder serves its `index.html` (or `index.htm`), or
+//! else its [`listing`] unless listings are off; `Content-Type` comes
+//! from the extension (no sniffing); `Last-Modified` with
 //! `If-Modified-Since` (304); one byte `Range` (206, or 416). Nothing
-//! under the script root is ever served, so a script's source stays
-//! private even when the two folders overlap.
+//! under a script folder is ever served or listed, whatever the URL, so
+//! a script's source stays private even when the folders overlap.
 
 use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
@@ -13,12 +14,29 @@ use std::time::UNIX_EPOCH;
 
 use crate::client::{Head, Request, Served, Sink};
 use crate::date;
+use crate::listing;
 use crate::reply;
 use crate::status::{Refusal, reason};
 use crate::walk::{self, Walked};
 
+/// The files a folder URL serves, in order of preference.
+const INDEX_FILES: [&str; 2] = ["index.html", "index.htm"];
+
+/// The static site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The folder served at `/`, canonical.
+    pub root: PathBuf,
+    /// A folder without an index file is listed (else 403).
+    pub listings: bool,
+    /// Folders never served nor listed, though they may lie in `root`:
+    /// the script folders, canonical.
+    pub private: Vec<PathBuf>,
+}
+
 enum Target {
     File(PathBuf, Metadata),
+    Listing(PathBuf),
     AddSlash,
 }
 
@@ -32,52 +50,79 @@ enum Range {
     Unsatisfiable,
 }
 
+/// Serves the file, listing or redirect `req` asks for; a refusal is
+/// returned unsent, for the caller to log and answer.
 pub fn serve<S: Sink + ?Sized>(
-    static_root: &Path,
-    script_root: &Path,
+    site: &Settings,
     req: &Request,
     sink: &mut S,
-) -> Served {
-    match find(static_root, script_root, req) {
-        Ok(Target::File(path, meta)) => send(req, sink, &path, &meta),
-        Ok(Target::AddSlash) => {
+) -> Result<Served, Refusal> {
+    Ok(match find(site, req)? {
+        Target::File(path, meta) => send(req, sink, &path, &meta)?,
+        Target::Listing(folder) => {
+            let (entries, more) =
+                listing::read(&site.root, &folder, |path, _| !private(site, path));
+            let page = listing::render(&req.path, &entries, more, "");
+            reply::html(sink, 200, &page)
+        }
+        Target::AddSlash => {
             let query = req.query.as_ref().map(|q| format!("?{q}"));
             reply::moved(sink, &format!("{}/{}", req.path, query.unwrap_or_default()))
         }
-        Err(e) => reply::refusal(sink, &e),
-    }
+    })
 }
 
-fn find(static_root: &Path, script_root: &Path, req: &Request) -> Result<Target, Refusal> {
+const NOT_FOUND: Refusal = Refusal::new(404, "no file at this path");
+
+fn find(site: &Settings, req: &Request) -> Result<Target, Refusal> {
     if !matches!(req.method.as_str(), "GET" | "HEAD") {
         return Err(Refusal::new(405, "files take GET and HEAD only"));
     }
-    let not_found = Refusal::new(404, "no file at this path");
     let segments = walk::decode_path(&req.path)?;
-    let (path, meta) = match walk::walk(static_root, "", &segments)? {
+    let (path, meta) = match walk::walk(&site.root, "", &segments)? {
         Walked::File {
             path, meta, used, ..
         } if used == segments.len() => (path, meta),
-        Walked::File { .. } => return Err(not_found),
+        Walked::File { .. } => return Err(NOT_FOUND),
+        Walked::Folder { path, .. } if private(site, &path) => return Err(NOT_FOUND),
         Walked::Folder { .. } if !req.path.ends_with('/') => return Ok(Target::AddSlash),
-        Walked::Folder { path, .. } => {
-            let index = path.join("index.html");
-            match index.metadata() {
-                Ok(meta) if meta.is_file() && walk::inside(static_root, &index) => (index, meta),
-                _ => return Err(Refusal::new(403, "folder without an index.html")),
-            }
-        }
+        Walked::Folder { path, .. } => match index_file(&site.root, &path) {
+            Some(found) => found,
+            None if site.listings => return Ok(Target::Listing(path)),
+            None => return Err(Refusal::new(403, "folder without an index.html")),
+        },
     };
-    // Only when one folder holds the other can a file be a script (a
-    // walk never leaves the files' folder, even through a symlink).
-    let overlap = script_root.starts_with(static_root) || static_root.starts_with(script_root);
-    if overlap && walk::inside(script_root, &path) {
-        return Err(not_found);
+    if private(site, &path) {
+        return Err(NOT_FOUND);
     }
     Ok(Target::File(path, meta))
 }
 
-fn send<S: Sink + ?Sized>(req: &Request, sink: &mut S, path: &Path, meta: &Metadata) -> Served {
+/// The folder's index file, if it has one that stays inside the root.
+fn index_file(root: &Path, folder: &Path) -> Option<(PathBuf, Metadata)> {
+    INDEX_FILES.iter().find_map(|name| {
+        let index = folder.join(name);
+        let meta = index.metadata().ok()?;
+        (meta.is_file() && walk::inside(root, &index)).then_some((index, meta))
+    })
+}
+
+/// True when `path` lies in a script folder. Only when the static root
+/// and a script folder overlap can it (a walk never leaves the static
+/// root, even through a symlink).
+fn private(site: &Settings, path: &Path) -> bool {
+    site.private.iter().any(|scripts| {
+        let overlap = scripts.starts_with(&site.root) || site.root.starts_with(scripts);
+        overlap && walk::inside(scripts, path)
+    })
+}
+
+fn send<S: Sink + ?Sized>(
+    req: &Request,
+    sink: &mut S,
+    path: &Path,
+    meta: &Metadata,
+) -> Result<Served, Refusal> {
     let len = meta.len();
     let modified = meta
         .modified()
@@ -98,7 +143,7 @@ fn send<S: Sink + ?Sized>(req: &Request, sink: &mut S, path: &Path, meta: &Metad
         ));
     }
     if not_modified(req, modified) {
-        return send_head(sink, 304, &fields, None);
+        return Ok(send_head(sink, 304, &fields, None));
     }
     let range = match (req.header("range"), req.header("if-range")) {
         (Some(r), None) => parse_range(r, len),
@@ -116,14 +161,11 @@ fn send<S: Sink + ?Sized>(req: &Request, sink: &mut S, path: &Path, meta: &Metad
                 "Content-Range".to_string(),
                 format!("bytes */{len}").into_bytes(),
             )];
-            return send_head(sink, 416, &fields, Some(0));
+            return Ok(send_head(sink, 416, &fields, Some(0)));
         }
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(_) => return reply::refusal(sink, &Refusal::new(403, "file cannot be read")),
-    };
-    send_part(req, sink, (status, &fields), &file, first, count)
+    let file = File::open(path).map_err(|_| Refusal::new(403, "file cannot be read"))?;
+    Ok(send_part(req, sink, (status, &fields), &file, first, count))
 }
 
 /// True when the file has not changed since the `If-Modified-Since` date.

@@ -127,7 +127,11 @@ fn malformed_requests_get_their_status_and_the_connection_closes() {
         assert!(client.is_closed(), "{raw:?}");
     }
     let line = server.wait_stderr("505 HTTP version not supported");
-    assert!(line.starts_with("rcgi: 127.0.0.1:"), "{line}");
+    assert!(
+        common::message(&line).starts_with("rcgi: 127.0.0.1:"),
+        "{line}"
+    );
+    assert_eq!(common::level(&line), "warn");
 }
 
 #[test]

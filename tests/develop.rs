@@ -279,7 +279,7 @@ fn debug_pages_tell_why_a_script_failed() {
     assert!(page.contains("about to fail"), "{page}");
     assert_eq!(
         plain.get("/cgi-bin/broken.pl").text(),
-        "502 Bad Gateway: malformed script headers\n"
+        "502 Bad Gateway: malformed script headers\n\nrcgi's error log has the details; run rcgi with --debug to see them on this page.\n"
     );
     plain.wait_stderr("about to fail");
     plain.wait_stderr("header line without a colon");
@@ -310,6 +310,6 @@ fn debug_pages_tell_why_a_script_failed() {
         plain
             .stderr()
             .iter()
-            .all(|l| !l.contains("http://") || l.starts_with("rcgi listening"))
+            .all(|l| !l.contains("http://") || common::message(l).starts_with("rcgi listening"))
     );
 }

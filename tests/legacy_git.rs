@@ -2,7 +2,8 @@
 //! by the real `git` client: clone, push of a commit holding a 5 MiB file
 //! (which git sends as a chunked POST), and a second clone that gets the
 //! file back byte for byte; once with chunked bodies spooled, once
-//! streamed.
+//! streamed. And a push that the backend takes because rcgi
+//! authenticated its user (`--auth-file`: REMOTE_USER is set).
 
 mod common;
 
@@ -165,4 +166,62 @@ fn git_refuses_a_push_to_a_repository_that_does_not_allow_it() {
     let r = server.get("/cgi-bin/git/none.git/info/refs?service=git-upload-pack");
     assert_eq!(r.status, 404);
     assert!(!r.text().contains("no script at this path"), "{}", r.text());
+}
+
+#[test]
+fn git_pushes_as_the_user_rcgi_authenticated() {
+    require("git", "git");
+    let htpasswd = require("htpasswd", "apache2-utils");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().canonicalize().unwrap();
+    let projects = home.join("projects");
+    let bare = projects.join("team.git");
+    bare_repo(&bare, &home, &[("README", b"team\n")], "first commit");
+    // No http.receivepack: git-http-backend takes pushes only from an
+    // authenticated user (REMOTE_USER set).
+    let users = home.join("users");
+    run_ok(
+        std::process::Command::new(htpasswd)
+            .arg("-cbB")
+            .arg(&users)
+            .args(["ada", "s3cret pw"]),
+    );
+    let root = Root::new();
+    root.script("git", BACKEND);
+    let project_root = format!("GIT_PROJECT_ROOT={}", projects.display());
+    let server = root.start(&[
+        "--auth-file",
+        users.to_str().unwrap(),
+        "--auth-realm",
+        "git",
+        "--env",
+        &project_root,
+        "--env",
+        "GIT_HTTP_EXPORT_ALL=1",
+    ]);
+    let anonymous = format!("http://{}/cgi-bin/git/team.git", server.addr);
+    let out = client_command("git", &home)
+        .args(["clone", "-q", &anonymous, "nobody"])
+        .current_dir(&home)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a clone without credentials fails");
+    server.wait_access(
+        "\"GET /cgi-bin/git/team.git/info/refs?service=git-upload-pack HTTP/1.1\" 401",
+    );
+
+    let url = format!(
+        "http://ada:s3cret%20pw@{}/cgi-bin/git/team.git",
+        server.addr
+    );
+    git(&home, &home, &["clone", "-q", &url, "work"]);
+    let work = home.join("work");
+    fs::write(work.join("NOTES"), "pushed through rcgi\n").unwrap();
+    git(&work, &home, &["add", "NOTES"]);
+    git(&work, &home, &["commit", "-q", "-m", "a pushed commit"]);
+    git(&work, &home, &["push", "-q", "origin", "main"]);
+    server.wait_access("- ada [");
+    server.wait_access("\"POST /cgi-bin/git/team.git/git-receive-pack HTTP/1.1\" 200");
+    let log = git(&bare, &home, &["log", "--format=%s", "main"]);
+    assert_eq!(log, "a pushed commit\nfirst commit\n");
 }

@@ -113,10 +113,14 @@ fn a_huge_chunk_size_cannot_slip_past_the_body_bound() {
         }
         let r = client.response();
         assert_eq!(r.status, 413, "{mode}: {}", r.text());
-        assert!(
-            !root.dir.path().join("ran").exists(),
-            "{mode}: the script must not run"
-        );
+        // A spooled body is refused before the script starts; a streamed
+        // one while it runs (it may have begun).
+        if mode == "spool" {
+            assert!(
+                !root.dir.path().join("ran").exists(),
+                "{mode}: the script must not run"
+            );
+        }
         let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert!(left.is_empty(), "{mode}: spool left behind: {left:?}");
     }

@@ -55,7 +55,7 @@ fn a_unix_socket_is_served_with_its_mode_and_group() {
         "daemon",
     ]);
     assert_eq!(
-        server.wait_stderr("rcgi listening on"),
+        common::message(&server.wait_stderr("rcgi listening on")),
         format!(
             "rcgi listening on {spec} for /cgi-bin/ (root {})",
             root.path().display()

@@ -328,7 +328,11 @@ fn stderr_goes_to_the_log_tagged_and_a_flood_blocks_nothing() {
     let r = server.get("/cgi-bin/noisy.sh");
     assert_eq!(r.text(), "done\n");
     let first = server.wait_stderr("first complaint");
-    assert!(first.starts_with("rcgi: /cgi-bin/noisy.sh["), "{first}");
+    assert!(
+        common::message(&first).starts_with("rcgi: /cgi-bin/noisy.sh["),
+        "{first}"
+    );
+    assert_eq!(common::level(&first), "warn");
     server.wait_stderr("last words");
     let exit = server.wait_stderr("exit 4 after");
     assert!(exit.contains("/cgi-bin/noisy.sh["));

@@ -11,6 +11,14 @@
 //! other than letters, digits and `-` (so `X_Forwarded_For` cannot pose as
 //! `X-Forwarded-For`). Repeated headers are joined with `, ` (`; ` for
 //! `Cookie`); control characters in values become spaces.
+//!
+//! What a trusted proxy said of the client's request ([`Origin`]) and
+//! who it is authenticated as ([`crate::client::User`]) come before the
+//! connection's own view: `REMOTE_ADDR`, `REMOTE_PORT`, `HTTPS`,
+//! `REQUEST_SCHEME`, `SERVER_NAME`, `SERVER_PORT`, `REMOTE_USER`,
+//! `AUTH_TYPE`.
+//!
+//! [`Origin`]: crate::client::Origin
 
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -18,7 +26,6 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use crate::client::Request;
-use crate::io::stream::UNIX_PEER_IP;
 use crate::route::Route;
 
 /// `SERVER_PORT` on a Unix socket when the Host names no port.
@@ -58,16 +65,7 @@ pub fn build(i: &Inputs) -> Env {
     set("GATEWAY_INTERFACE", b"CGI/1.1");
     set("SERVER_SOFTWARE", crate::SOFTWARE.as_bytes());
     set("SERVER_PROTOCOL", req.protocol.as_bytes());
-    let local_ip = req.local.map(|a| a.ip());
-    set(
-        "SERVER_NAME",
-        server_name(req.host.as_deref(), local_ip).as_bytes(),
-    );
-    set("SERVER_PORT", server_port(req).to_string().as_bytes());
-    if let Some(ip) = local_ip {
-        set("SERVER_ADDR", ip.to_string().as_bytes());
-    }
-    set("REQUEST_SCHEME", b"http");
+    server_variables(req, &mut set);
     set("REQUEST_METHOD", req.method.as_bytes());
     set("REQUEST_URI", request_uri(req).as_bytes());
     set(
@@ -83,13 +81,7 @@ pub fn build(i: &Inputs) -> Env {
         set("PATH_TRANSLATED", &translated);
     }
     set("DOCUMENT_ROOT", i.document_root.as_os_str().as_bytes());
-    // A client on a Unix socket is on this machine: loopback, no port.
-    let remote = req.peer.map_or(UNIX_PEER_IP, |a| a.ip()).to_string();
-    set("REMOTE_ADDR", remote.as_bytes());
-    set("REMOTE_HOST", remote.as_bytes());
-    if let Some(peer) = req.peer {
-        set("REMOTE_PORT", peer.port().to_string().as_bytes());
-    }
+    client_variables(req, &mut set);
     if let Some(n) = i.content_length {
         set("CONTENT_LENGTH", n.to_string().as_bytes());
     }
@@ -102,6 +94,53 @@ pub fn build(i: &Inputs) -> Env {
     env.extend(i.extra.iter().cloned());
     env.extend(i.settings.operator.iter().cloned());
     env
+}
+
+/// `SERVER_*`, `HTTPS` and `REQUEST_SCHEME`: as a trusted proxy said,
+/// else as the connection shows.
+fn server_variables(req: &Request, set: &mut impl FnMut(&str, &[u8])) {
+    let origin = &req.origin;
+    let local_ip = req.local.map(|a| a.ip());
+    let name = match &origin.server_name {
+        Some(name) => name.clone(),
+        None => server_name(req.host.as_deref(), local_ip),
+    };
+    set("SERVER_NAME", name.as_bytes());
+    let port = origin.server_port.unwrap_or_else(|| server_port(req));
+    set("SERVER_PORT", port.to_string().as_bytes());
+    // A Unix socket has no address.
+    if let Some(ip) = local_ip {
+        set("SERVER_ADDR", ip.to_string().as_bytes());
+    }
+    if origin.https {
+        set("HTTPS", b"on");
+    }
+    let scheme: &[u8] = if origin.https { b"https" } else { b"http" };
+    set("REQUEST_SCHEME", scheme);
+}
+
+/// `REMOTE_*` and `AUTH_TYPE`: the client as a trusted proxy named it,
+/// else the peer; the user, if one is authenticated.
+fn client_variables(req: &Request, set: &mut impl FnMut(&str, &[u8])) {
+    let origin = &req.origin;
+    let remote = req.remote_ip().to_string();
+    set("REMOTE_ADDR", remote.as_bytes());
+    set("REMOTE_HOST", remote.as_bytes());
+    // A proxy that names the client but not its port: none is known; a
+    // client on a Unix socket is on this machine (REMOTE_ADDR loopback)
+    // and has none either.
+    let remote_port = origin
+        .client
+        .map_or(req.peer.map(|p| p.port()), |(_, port)| port);
+    if let Some(port) = remote_port {
+        set("REMOTE_PORT", port.to_string().as_bytes());
+    }
+    if let Some(user) = &req.user {
+        set("REMOTE_USER", user.name.as_bytes());
+        if let Some(scheme) = user.auth_type {
+            set("AUTH_TYPE", scheme.as_bytes());
+        }
+    }
 }
 
 /// `SERVER_NAME`: the Host without its port, else the address the request
@@ -189,6 +228,7 @@ fn clean(value: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Origin;
     use std::ffi::OsStr;
     use std::path::PathBuf;
 
@@ -206,6 +246,8 @@ mod tests {
             host: Some("[::1]:8000".into()),
             local: Some("[::1]:8000".parse().unwrap()),
             peer: Some("[::1]:5000".parse().unwrap()),
+            origin: Origin::default(),
+            user: None,
         }
     }
 
@@ -275,6 +317,43 @@ mod tests {
         assert_eq!(var(&env, "HTTP_X_FORWARDED_FOR"), None);
         let env = env_of(&req, true);
         assert_eq!(var(&env, "HTTP_AUTHORIZATION"), Some("Basic Zm9v"));
+    }
+
+    #[test]
+    fn a_proxys_word_and_the_user_come_first() {
+        let mut req = request(&[]);
+        let env = env_of(&req, false);
+        assert_eq!(var(&env, "REMOTE_PORT"), Some("5000"));
+        assert_eq!(var(&env, "REQUEST_SCHEME"), Some("http"));
+        assert_eq!(var(&env, "HTTPS"), None);
+        assert_eq!(var(&env, "REMOTE_USER"), None);
+        assert_eq!(var(&env, "AUTH_TYPE"), None);
+        req.origin = Origin {
+            client: Some(("192.0.2.9".parse().unwrap(), None)),
+            https: true,
+            server_name: Some("www.example.org".into()),
+            server_port: Some(443),
+        };
+        req.user = Some(crate::client::User {
+            name: "ada".into(),
+            auth_type: Some("Basic"),
+        });
+        let env = env_of(&req, false);
+        assert_eq!(var(&env, "REMOTE_ADDR"), Some("192.0.2.9"));
+        assert_eq!(var(&env, "REMOTE_HOST"), Some("192.0.2.9"));
+        assert_eq!(var(&env, "REMOTE_PORT"), None);
+        assert_eq!(var(&env, "HTTPS"), Some("on"));
+        assert_eq!(var(&env, "REQUEST_SCHEME"), Some("https"));
+        assert_eq!(var(&env, "SERVER_NAME"), Some("www.example.org"));
+        assert_eq!(var(&env, "SERVER_PORT"), Some("443"));
+        assert_eq!(var(&env, "SERVER_ADDR"), Some("::1"));
+        assert_eq!(var(&env, "REMOTE_USER"), Some("ada"));
+        assert_eq!(var(&env, "AUTH_TYPE"), Some("Basic"));
+        req.origin.client = Some(("192.0.2.9".parse().unwrap(), Some(4711)));
+        req.user.as_mut().unwrap().auth_type = None;
+        let env = env_of(&req, false);
+        assert_eq!(var(&env, "REMOTE_PORT"), Some("4711"));
+        assert_eq!(var(&env, "AUTH_TYPE"), None);
     }
 
     #[test]

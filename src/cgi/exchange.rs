@@ -138,7 +138,7 @@ impl<'a> Exchange<'a> {
         }
         if let Some(exited) = self.exited_at {
             if self.stdout.open && now >= exited + STDOUT_LINGER {
-                crate::log::error(format_args!(
+                crate::log::warn(format_args!(
                     "{}: exited, but background processes {:?} hold its stdout open; response ended without them",
                     self.stderr.name,
                     script.group_members()

@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::client::{Client, Served};
+use crate::client::{Client, ScriptRun, Served};
 use crate::io::pipe::{BULK_PIPE, enlarge_pipe};
+use crate::record::Record;
 use end::End;
 use exchange::Exchange;
 use spawn::Input;
@@ -89,6 +90,8 @@ pub struct Job<'a> {
     pub limits: &'a Limits,
     /// Failure pages tell the whole story (`--debug`).
     pub debug: bool,
+    /// The request inspector's record of the request (`--debug`).
+    pub record: Option<&'a Record>,
 }
 
 /// Why a script produced no response, with what a developer needs to
@@ -123,6 +126,9 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         Stdin::Body => Input::Pipe,
         Stdin::File(f) => Input::File(f),
     };
+    if let Some(record) = job.record {
+        record.script(job.name, &job.env);
+    }
     let started = spawn::spawn(job.program, &job.args, job.dir, &job.env, &input);
     drop(input);
     let (mut script, pipes) = match started {
@@ -139,7 +145,8 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         .started
         .checked_add(job.limits.timeout)
         .unwrap_or_else(Instant::now);
-    let stderr = StderrLog::new(job.name, script.pid());
+    let mut stderr = StderrLog::new(job.name, script.pid());
+    stderr.record = job.record.cloned();
     let stdout = Stdout::new(job.limits.head_bytes, job.nph);
     let mut ex = Exchange::new(client, pipes, stdout, stderr, deadline);
     let end = ex.run(&mut script);
@@ -156,5 +163,19 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         script::describe(exit),
         script.started.elapsed().as_secs_f64() * 1e3
     );
-    verdict::conclude(ex, end, ended, &job)
+    if let Some(record) = job.record {
+        record.ended(&ended, ex.stderr.tail());
+    }
+    let pid = script.pid();
+    match verdict::conclude(ex, end, ended, &job) {
+        Ran::Served(served) => Ran::Served(Served {
+            script: Some(ScriptRun {
+                name: job.name.to_vec(),
+                pid,
+                exit,
+            }),
+            ..served
+        }),
+        redirect => redirect,
+    }
 }

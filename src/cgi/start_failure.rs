@@ -25,16 +25,19 @@ pub fn explain(program: &Path, e: &io::Error) -> Failure {
     match e.raw_os_error() {
         Some(libc::EACCES | libc::EPERM) => fail(
             403,
-            "script is not executable",
+            "script is not executable (chmod +x it, and its folders need +x too)",
             format!(
                 "{e}: the file, or a folder on its path, is not executable (or the file system is mounted noexec)"
             ),
         ),
-        Some(libc::ENOENT) => fail(
-            502,
-            "script interpreter not found",
-            missing_interpreter(program),
-        ),
+        Some(libc::ENOENT) => match missing_interpreter(program) {
+            Missing::Crlf(detail) => fail(
+                502,
+                "the script's #! line ends in a carriage return (Windows line endings)",
+                detail,
+            ),
+            Missing::Interpreter(detail) => fail(502, "script interpreter not found", detail),
+        },
         Some(libc::ENOEXEC) => fail(
             502,
             "script is not in an executable format",
@@ -50,29 +53,36 @@ pub fn explain(program: &Path, e: &io::Error) -> Failure {
     }
 }
 
+/// What ENOENT from a script that exists means.
+enum Missing {
+    /// Its `#!` line ends in `\r`: no interpreter has that name.
+    Crlf(String),
+    Interpreter(String),
+}
+
 /// The script exists, so ENOENT is about its interpreter.
-fn missing_interpreter(program: &Path) -> String {
+fn missing_interpreter(program: &Path) -> Missing {
     let mut head = [0u8; 256];
     let n = std::fs::File::open(program)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     let head = &head[..n];
     let Some(line) = head.strip_prefix(b"#!") else {
-        return "a program it needs was not found".into();
+        return Missing::Interpreter("a program it needs was not found".into());
     };
     let line = line.split(|&b| b == b'\n').next().unwrap_or(line);
     if line.ends_with(b"\r") {
-        return "its #! line ends in a carriage return: the file has Windows (CRLF) line endings; convert it with dos2unix".into();
+        return Missing::Crlf("its #! line ends in a carriage return: the file has Windows (CRLF) line endings; convert it with dos2unix or sed -i 's/\\r$//'".into());
     }
     let interpreter = line
         .trim_ascii()
         .split(|b| b.is_ascii_whitespace())
         .next()
         .unwrap_or(b"");
-    format!(
+    Missing::Interpreter(format!(
         "the interpreter on its #! line, {}, does not exist",
         String::from_utf8_lossy(interpreter)
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -97,7 +107,8 @@ mod tests {
             why.detail
         );
         let f = script(b"#!/bin/sh\r\necho\r\n");
-        assert!(explain(f.path(), &enoent).detail.contains("CRLF"));
+        let why = explain(f.path(), &enoent);
+        assert!(why.detail.contains("CRLF") && why.short.contains("carriage return"));
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! A script's stderr, passed to rcgi's error log line by line, each line
-//! tagged with the script and its pid. Lines are collected from whatever
+//! A script's stderr, passed to rcgi's error log line by line (at the
+//! warn level), each line tagged with the script and its pid. Lines are collected from whatever
 //! pieces the pipe delivers; a line longer than 4 KiB is cut into pieces
 //! of that size, so a flood without newlines cannot grow memory. Control
 //! characters other than tab are written as `\xNN`.
 
 use std::io::Write;
+
+use crate::log::Level;
+use crate::record::Record;
 
 const MAX_LINE: usize = 4096;
 /// How much of the end of stderr is kept, to show with a failure.
@@ -13,13 +16,16 @@ const TAIL: usize = 4096;
 pub struct StderrLog {
     /// `/cgi-bin/x.sh[1234]`, to name the script in other log lines.
     pub name: String,
-    /// `rcgi: /cgi-bin/x.sh[1234]: `
+    /// `/cgi-bin/x.sh[1234]: `
     tag: Vec<u8>,
     partial: Vec<u8>,
     /// The last bytes of stderr.
     tail: Vec<u8>,
     /// Lines logged so far.
     pub lines: u64,
+    /// The request inspector's record (`--debug`), shown the tail as it
+    /// grows.
+    pub record: Option<Record>,
 }
 
 impl StderrLog {
@@ -27,13 +33,14 @@ impl StderrLog {
         let mut name = Vec::new();
         escape_into(&mut name, script_name);
         let name = format!("{}[{pid}]", String::from_utf8_lossy(&name));
-        let tag = format!("rcgi: {name}: ").into_bytes();
+        let tag = format!("{name}: ").into_bytes();
         StderrLog {
             name,
             tag,
             partial: Vec::new(),
             tail: Vec::new(),
             lines: 0,
+            record: None,
         }
     }
 
@@ -41,6 +48,9 @@ impl StderrLog {
     /// all with one write.
     pub fn push(&mut self, data: &[u8]) {
         self.keep_tail(data);
+        if let Some(record) = &self.record {
+            record.stderr(&self.tail);
+        }
         let mut out = Vec::new();
         for &b in data {
             if b == b'\n' {
@@ -52,9 +62,7 @@ impl StderrLog {
                 }
             }
         }
-        if !out.is_empty() {
-            crate::log::error_bytes(&out);
-        }
+        crate::log::lines(Level::Warn, &out);
     }
 
     /// The last 4 KiB of stderr.
@@ -74,7 +82,7 @@ impl StderrLog {
         if !self.partial.is_empty() {
             let mut out = Vec::new();
             self.line(&mut out);
-            crate::log::error_bytes(&out);
+            crate::log::lines(Level::Warn, &out);
         }
     }
 
@@ -108,7 +116,7 @@ mod tests {
         let mut out = Vec::new();
         log.partial.extend_from_slice(b"a\x1bb\r");
         log.line(&mut out);
-        assert_eq!(out, b"rcgi: /cgi-bin/x[7]: a\\x1bb\n");
+        assert_eq!(out, b"/cgi-bin/x[7]: a\\x1bb\n");
         log.push(&vec![b'z'; MAX_LINE * 2 + 5]);
         assert_eq!(log.lines, 3);
         assert_eq!(log.partial.len(), 5);

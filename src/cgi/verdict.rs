@@ -73,6 +73,9 @@ pub fn not_started(client: &mut dyn Client, job: &Job, e: &std::io::Error) -> Ra
         job.program.display(),
         f.detail
     ));
+    if let Some(record) = job.record {
+        record.ended(&format!("not started: {}", f.detail), &[]);
+    }
     client.discard();
     Ran::Served(failure_page(client, &f, job))
 }
@@ -87,12 +90,16 @@ fn served(client: &dyn Client, raw_status: Option<u16>) -> Served {
     }
 }
 
+/// What the short page adds under its line.
+const HINT: &str =
+    "\nrcgi's error log has the details; run rcgi with --debug to see them on this page.\n";
+
 /// The short page, or with `--debug` the whole story.
 fn failure_page(client: &mut dyn Client, f: &Failure, job: &Job) -> Served {
     let body = if job.debug {
         report::render(f, job.name, job.file)
     } else {
-        reply::error_line(f.status, f.short)
+        reply::error_line(f.status, f.short) + HINT
     };
     reply::page(client, f.status, &body, &[])
 }

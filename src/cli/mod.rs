@@ -3,41 +3,73 @@
 //! [`server::Config`]. `cli` owns none of those types.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use clap::Parser;
 
+use crate::auth;
 use crate::cgi::{self, env};
 use crate::dispatch::{self, ChunkedMode};
+use crate::forwarded;
 use crate::front::{BodyLimits, http};
-use crate::peer_set::{PeerSet, Peers};
-use crate::route::{Handler, Mount};
-use crate::server::{self, listen, unix_socket};
-use crate::status_page;
+use crate::log;
+use crate::server::{self, listen};
 
+pub mod docs;
+mod serving;
+mod site;
 mod values;
 use values::{
-    body_size, head_size, parse_duration, parse_env_pair, parse_handler, parse_index_name,
-    parse_mode,
+    DEFAULT_PATH, Trusted, body_size, head_size, parse_duration, parse_env_pair, parse_handler,
+    parse_header_name, parse_index_name, parse_mode, parse_mount, parse_realm, parse_trusted_proxy,
 };
 
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
 ///
-/// A request for PREFIX/dir/script/extra?query runs ROOT/dir/script with
+/// A request for PREFIX/dir/script/extra?query runs DIR/dir/script with
 /// PATH_INFO=/extra and QUERY_STRING=query. The script's stdout (headers,
 /// a blank line, the body) becomes the HTTP response.
 #[derive(Parser, Debug)]
-#[command(name = "rcgi", version, about, long_about)]
+#[command(name = "rcgi", version, about, long_about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Args {
-    /// Folder holding the scripts; every URL under --prefix maps into it.
+    /// Folder of scripts, served at --prefix [default: ./cgi-bin, when
+    /// no --mount, --python or --static is given].
     #[arg(long, value_name = "DIR", help_heading = "Serving")]
-    pub root: PathBuf,
+    pub root: Option<PathBuf>,
+
+    /// URL path --root is served at; "/" serves it at the top.
+    #[arg(
+        long,
+        default_value = "/cgi-bin",
+        value_name = "PATH",
+        help_heading = "Serving"
+    )]
+    pub prefix: String,
+
+    /// Also serve the scripts of DIR at PREFIX (repeatable), e.g.
+    /// --mount /htbin=./htbin; the longest prefix a URL falls under wins.
+    #[arg(long = "mount", value_name = "PREFIX=DIR", value_parser = parse_mount, help_heading = "Serving")]
+    pub mounts: Vec<(String, PathBuf)>,
+
+    /// Serve the plain files of DIR at / (outside the script folders),
+    /// so a site's pages and their forms run together.
+    #[arg(long = "static", value_name = "DIR", help_heading = "Serving")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Do not list static folders that have no index.html (403 instead).
+    #[arg(long, help_heading = "Serving")]
+    pub no_listings: bool,
+
+    /// Serve this folder as python -m http.server --cgi does: its files
+    /// at / with listings, ./cgi-bin and ./htbin (those present) as script
+    /// folders.
+    #[arg(long, conflicts_with_all = ["root", "prefix", "static_dir"], help_heading = "Serving")]
+    pub python: bool,
 
     /// TCP port to listen on; 0 takes a free port (printed at start).
     #[arg(
+        short,
         long,
         default_value_t = 8000,
         value_name = "N",
@@ -45,14 +77,15 @@ pub struct Args {
     )]
     pub port: u16,
 
-    /// Address to listen on: IPv4 or IPv6 (e.g. ::1, or :: for all).
+    /// Address to listen on: IPv4, IPv6 (::1, or :: for all) or a host
+    /// name such as localhost (its first address, IPv4 first).
     #[arg(
         long,
         default_value = "127.0.0.1",
         value_name = "ADDR",
         help_heading = "Serving"
     )]
-    pub bind: IpAddr,
+    pub bind: String,
 
     /// Listen on ADDR instead of --bind and --port (repeatable):
     /// IP:PORT, [IPV6]:PORT, or unix:/path/to.sock. Sockets passed by
@@ -82,17 +115,8 @@ pub struct Args {
     /// Who may see the status pages (repeatable): a network (10.0.0.0/8),
     /// an address, or unix (Unix-socket clients). Default: 127.0.0.0/8,
     /// ::1 and unix.
-    #[arg(long, value_name = "CIDR", value_parser = Peers::parse, help_heading = "Serving")]
-    pub status_allow: Vec<Peers>,
-
-    /// URL path the root is mounted at; "/" mounts it at the top.
-    #[arg(
-        long,
-        default_value = "/cgi-bin",
-        value_name = "PATH",
-        help_heading = "Serving"
-    )]
-    pub prefix: String,
+    #[arg(long, value_name = "CIDR", value_parser = parse_trusted_proxy, help_heading = "Serving")]
+    pub status_allow: Vec<Trusted>,
 
     /// Set K=V in every script's environment (repeatable). It wins over a
     /// CGI variable of the same name.
@@ -121,11 +145,6 @@ pub struct Args {
     #[arg(long = "index", value_name = "NAME", value_parser = parse_index_name, help_heading = "Scripts")]
     pub index: Vec<String>,
 
-    /// Serve the plain files of DIR at / (outside the prefix), so a
-    /// site's pages and their forms run together.
-    #[arg(long = "static", value_name = "DIR", help_heading = "Serving")]
-    pub static_dir: Option<PathBuf>,
-
     /// How a chunked request body reaches a script: spool (decoded into a
     /// temporary file, CONTENT_LENGTH set) or stream (piped as it comes,
     /// no CONTENT_LENGTH, HTTP_TRANSFER_ENCODING=chunked, as
@@ -133,10 +152,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Chunked::Spool, value_name = "MODE", help_heading = "Scripts")]
     pub chunked: Chunked,
 
-    /// Explain script failures on the error page (cause, exit status,
-    /// headers received, the end of its stderr) and list the scripts
-    /// found at start. For development: it shows clients a script's
-    /// stderr.
+    /// For development: explain script failures on their error pages,
+    /// list script folders without an index script, list the scripts
+    /// found at start, and keep the last 100 requests in the request
+    /// inspector at /.rcgi/. It shows clients what scripts print on
+    /// stderr and the environment they get.
     #[arg(long, help_heading = "Scripts")]
     pub debug: bool,
 
@@ -198,7 +218,104 @@ pub struct Args {
     /// Connections served at once; past it new ones get 503 and are closed.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Limits")]
     pub max_connections: u32,
+
+    /// Hear what the proxies at these addresses (repeatable: an address,
+    /// a network like 10.0.0.0/8, or unix for a Unix socket's peer) say of
+    /// the client: its address, https, the host and port it asked for.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_trusted_proxy, help_heading = "Proxy")]
+    pub trusted_proxies: Vec<Trusted>,
+
+    /// Which headers a trusted proxy's word is read from: x-forwarded
+    /// (X-Forwarded-For, -Proto, -Host, -Port) or forwarded (RFC 7239).
+    #[arg(long, value_enum, default_value_t = ProxyHeaders::XForwarded, value_name = "FORM", help_heading = "Proxy")]
+    pub proxy_headers: ProxyHeaders,
+
+    /// Take REMOTE_USER from this header when a trusted proxy sends it
+    /// (e.g. X-Remote-User); it is removed from every request's HTTP_*
+    /// variables.
+    #[arg(long, value_name = "NAME", value_parser = parse_header_name, requires = "trusted_proxies", help_heading = "Proxy")]
+    pub remote_user_header: Option<String>,
+
+    /// Require HTTP Basic authentication by the users of this htpasswd
+    /// file (bcrypt, SHA-256/512-crypt, $apr1$ MD5 or {SHA}) for every
+    /// request, or for the --auth-path ones; scripts get REMOTE_USER.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "remote_user_header",
+        help_heading = "Authentication"
+    )]
+    pub auth_file: Option<PathBuf>,
+
+    /// The realm a browser shows when it asks for a password.
+    #[arg(long, value_name = "TEXT", default_value = "rcgi", value_parser = parse_realm, requires = "auth_file", help_heading = "Authentication")]
+    pub auth_realm: String,
+
+    /// Protect only this URL path and what is under it (repeatable), e.g.
+    /// /cgi-bin/admin; without it, every request is protected.
+    #[arg(long = "auth-path", value_name = "PATH", value_parser = auth::path_segments, requires = "auth_file", help_heading = "Authentication")]
+    pub auth_paths: Vec<Vec<Vec<u8>>>,
+
+    /// Where the access log goes: a file (opened for appending, and
+    /// again on SIGHUP), or - for stdout.
+    #[arg(long, value_name = "FILE", default_value = "-", help_heading = "Logs")]
+    pub access_log: PathBuf,
+
+    /// The access log's format: common (CLF and the duration), combined
+    /// (Apache's), or json (one object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Common, value_name = "FORMAT", help_heading = "Logs")]
+    pub log_format: LogFormat,
+
+    /// Keep only warnings and errors in the error log (stderr): a
+    /// script's normal end, for one, is not logged.
+    #[arg(long, help_heading = "Logs")]
+    pub quiet: bool,
+
+    /// Print the shell completions for SHELL (bash, zsh, fish, elvish,
+    /// powershell) and exit.
+    #[arg(long, value_name = "SHELL", help_heading = "Setup")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print rcgi's manual page (roff, for man -l -) and exit.
+    #[arg(long, help_heading = "Setup")]
+    pub man: bool,
 }
+
+/// `--proxy-headers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyHeaders {
+    /// X-Forwarded-For, X-Forwarded-Proto, -Host and -Port.
+    XForwarded,
+    /// Forwarded (RFC 7239).
+    Forwarded,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// The Common Log Format, with the duration appended.
+    Common,
+    /// Apache's combined format: CLF, then Referer and User-Agent.
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The examples at the end of --help.
+const EXAMPLES: &str = "\
+Examples:
+  rcgi
+      serve ./cgi-bin at http://127.0.0.1:8000/cgi-bin/
+  rcgi --python
+      serve this folder as python -m http.server --cgi does
+  rcgi --root ./scripts -p 9000 --debug
+      another folder and port; failures explained, requests at /.rcgi/
+  rcgi --static ./www --mount /cgi-bin=./cgi-bin --mount /htbin=./htbin
+      a site's pages and two script folders
+  rcgi --handler .php=php-cgi --index index.php
+      PHP files, without an execute bit
+  rcgi --man | man -l -
+      the manual page";
 
 /// `--chunked`: how a chunked request body reaches a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -210,20 +327,14 @@ pub enum Chunked {
     Stream,
 }
 
-/// PATH for scripts when rcgi itself has none.
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
 /// Checks the arguments and builds what the server runs with.
 pub fn config(args: Args) -> anyhow::Result<server::Config> {
-    let prefix = normalize_prefix(&args.prefix)?;
-    let static_root = match &args.static_dir {
-        Some(_) if prefix.is_empty() => bail!("--static needs a --prefix other than /"),
-        Some(dir) => Some(check_dir("--static", dir)?),
-        None => None,
-    };
+    let (mounts, static_files) = site::folders(&args)?;
+    let mounts_prefixes: Vec<String> = mounts.iter().map(|m| m.prefix.clone()).collect();
+    let (addr, bind_name) = values::resolve_bind(&args.bind, args.port)?;
     let site = dispatch::Settings {
-        mount: mount(&args, prefix.clone())?,
-        static_root,
+        mounts,
+        static_files,
         chunked: match args.chunked {
             Chunked::Spool => ChunkedMode::Spool,
             Chunked::Stream => ChunkedMode::Stream,
@@ -235,67 +346,64 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
             timeout: args.timeout,
         },
         max_scripts: args.max_scripts as usize,
-        status: status_settings(&args, &prefix)?,
+        auth: auth_settings(&args)?,
+        status: serving::status(&args, &mounts_prefixes)?,
     };
+    let (listen, sockets) = serving::listeners(&args, addr)?;
     Ok(server::Config {
-        listen: if args.listen.is_empty() {
-            vec![listen::Address::Tcp(SocketAddr::new(args.bind, args.port))]
-        } else {
-            args.listen.clone()
-        },
-        sockets: listen::Settings {
-            reuse_port: args.reuse_port,
-            unix: unix_socket::Settings {
-                mode: args.socket_mode,
-                group: args.socket_group.as_deref().map(find_group).transpose()?,
-            },
-        },
+        listen,
+        sockets,
+        bind_name,
         max_connections: args.max_connections as usize,
         shutdown_grace: args.shutdown_grace,
         http: http_limits(&args),
+        proxy: proxy_settings(&args),
+        log: log_settings(&args),
         site,
     })
 }
 
-/// `--status` and `--status-allow`, with the limits the pages show.
-fn status_settings(args: &Args, prefix: &str) -> anyhow::Result<Option<status_page::Settings>> {
-    let Some(path) = &args.status else {
+fn auth_settings(args: &Args) -> anyhow::Result<Option<auth::Settings>> {
+    let Some(file) = &args.auth_file else {
         return Ok(None);
     };
-    let path = status_page::check_path(path, prefix).map_err(anyhow::Error::msg)?;
-    let allow = if args.status_allow.is_empty() {
-        PeerSet::local()
-    } else {
-        PeerSet::new(&args.status_allow)
-    };
-    Ok(Some(status_page::Settings {
-        path,
-        allow,
-        limits: limits_in_force(args),
+    Ok(Some(auth::Settings {
+        users: auth::htpasswd::Users::load(file)?,
+        realm: args.auth_realm.clone(),
+        paths: args.auth_paths.clone(),
     }))
 }
 
-/// The bounds in force, as the status pages show them.
-fn limits_in_force(a: &Args) -> Vec<(String, String)> {
-    let time = |d: Duration| format!("{}s", d.as_secs_f64());
-    [
-        ("--max-connections", a.max_connections.to_string()),
-        ("--max-scripts", a.max_scripts.to_string()),
-        ("--timeout", time(a.timeout)),
-        ("--header-timeout", time(a.header_timeout)),
-        ("--idle-timeout", time(a.idle_timeout)),
-        ("--body-timeout", time(a.body_timeout)),
-        ("--body-min-rate", format!("{} bytes/s", a.body_min_rate)),
-        ("--shutdown-grace", time(a.shutdown_grace)),
-        ("--max-body", format!("{} bytes", a.max_body)),
-        ("--max-head", format!("{} bytes", a.max_head)),
-        ("--max-fields", a.max_fields.to_string()),
-        ("--max-target", format!("{} bytes", a.max_target)),
-        ("--max-script-head", format!("{} bytes", a.max_script_head)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+fn proxy_settings(args: &Args) -> forwarded::Settings {
+    let mut trusted = Vec::new();
+    let mut trust_unix = false;
+    for proxy in &args.trusted_proxies {
+        match proxy {
+            Trusted::Net(net) => trusted.push(*net),
+            Trusted::Unix => trust_unix = true,
+        }
+    }
+    forwarded::Settings {
+        trusted,
+        trust_unix,
+        form: match args.proxy_headers {
+            ProxyHeaders::XForwarded => forwarded::Form::XForwarded,
+            ProxyHeaders::Forwarded => forwarded::Form::Forwarded,
+        },
+        user_header: args.remote_user_header.clone(),
+    }
+}
+
+fn log_settings(args: &Args) -> log::Settings {
+    log::Settings {
+        access_log: (args.access_log.as_os_str() != "-").then(|| args.access_log.clone()),
+        format: match args.log_format {
+            LogFormat::Common => log::Format::Common,
+            LogFormat::Combined => log::Format::Combined,
+            LogFormat::Json => log::Format::Json,
+        },
+        quiet: args.quiet,
+    }
 }
 
 fn size(n: u64) -> usize {
@@ -317,23 +425,6 @@ fn http_limits(args: &Args) -> http::Limits {
     }
 }
 
-/// The script root, its URL prefix, its handlers and index names.
-fn mount(args: &Args, prefix: String) -> anyhow::Result<Mount> {
-    let handlers = args
-        .handlers
-        .iter()
-        .map(|(ext, program)| find_handler(ext, program))
-        .collect::<anyhow::Result<_>>()?;
-    let mut index = vec!["index.cgi".to_string()];
-    index.extend(args.index.iter().filter(|n| *n != "index.cgi").cloned());
-    Ok(Mount {
-        root: check_root(&args.root)?,
-        prefix,
-        handlers,
-        index,
-    })
-}
-
 /// The operator's part of every script's environment: PATH, then
 /// --pass-env, then --env.
 fn env_settings(args: &Args) -> env::Settings {
@@ -353,92 +444,9 @@ fn env_settings(args: &Args) -> env::Settings {
     }
 }
 
-fn check_root(root: &Path) -> anyhow::Result<PathBuf> {
-    check_dir("--root", root)
-}
-
-/// The canonical path of a folder named on the command line.
-fn check_dir(option: &str, dir: &Path) -> anyhow::Result<PathBuf> {
-    let canonical = dir
-        .canonicalize()
-        .with_context(|| format!("{option} {}", dir.display()))?;
-    if !canonical.is_dir() {
-        bail!("{option} {}: not a directory", dir.display());
-    }
-    Ok(canonical)
-}
-
-/// `--handler .php=php-cgi`: the program found in rcgi's PATH now, so a
-/// typo fails at start rather than at the first request.
-fn find_handler(extension: &str, command: &str) -> anyhow::Result<Handler> {
-    let mut words = command.split_whitespace();
-    let name = words.next().unwrap_or_default();
-    let program = if name.contains('/') {
-        PathBuf::from(name)
-    } else {
-        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-            .with_context(|| format!("--handler {extension}={command}: {name} not found in PATH"))?
-    };
-    if !program.is_file() {
-        bail!(
-            "--handler {extension}={command}: {} is not a file",
-            program.display()
-        );
-    }
-    Ok(Handler {
-        extension: extension.to_string(),
-        program,
-        args: words.map(OsString::from).collect(),
-    })
-}
-
-/// `--socket-group`: a group name, or a numeric gid.
-fn find_group(name: &str) -> anyhow::Result<nix::unistd::Gid> {
-    if let Ok(gid) = name.parse::<u32>() {
-        return Ok(nix::unistd::Gid::from_raw(gid));
-    }
-    match nix::unistd::Group::from_name(name) {
-        Ok(Some(group)) => Ok(group.gid),
-        Ok(None) => bail!("--socket-group {name}: no such group"),
-        Err(e) => bail!("--socket-group {name}: {e}"),
-    }
-}
-
-/// "/cgi-bin/" -> "/cgi-bin", "/" -> "". The prefix is compared with the
-/// raw request path, so it may hold only plain path characters.
-fn normalize_prefix(prefix: &str) -> anyhow::Result<String> {
-    let trimmed = prefix.trim_end_matches('/');
-    if !prefix.starts_with('/') {
-        bail!("--prefix {prefix:?}: must start with /");
-    }
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
-    if !trimmed.chars().all(plain) || trimmed.contains("//") {
-        bail!("--prefix {prefix:?}: only letters, digits, '-', '.', '_', '~' and single '/'");
-    }
-    if trimmed.split('/').any(|s| s == "." || s == "..") {
-        bail!("--prefix {prefix:?}: no '.' or '..' segments");
-    }
-    Ok(trimmed.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_is_normalized() {
-        assert_eq!(normalize_prefix("/cgi-bin").unwrap(), "/cgi-bin");
-        assert_eq!(normalize_prefix("/cgi-bin/").unwrap(), "/cgi-bin");
-        assert_eq!(normalize_prefix("/").unwrap(), "");
-        assert_eq!(normalize_prefix("/a/b").unwrap(), "/a/b");
-        assert!(normalize_prefix("cgi-bin").is_err());
-        assert!(normalize_prefix("/a/../b").is_err());
-        assert!(normalize_prefix("/a b").is_err());
-        assert!(normalize_prefix("/a//b").is_err());
-    }
 
     #[test]
     fn defaults_match_the_settings_types_defaults() {
@@ -452,28 +460,7 @@ mod tests {
             (512, 1024)
         );
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
-    }
-
-    #[test]
-    fn handlers_and_index_names() {
-        assert_eq!(
-            parse_handler(".php=php-cgi"),
-            Ok((".php".into(), "php-cgi".into()))
-        );
-        assert_eq!(
-            parse_handler("pl=perl -T"),
-            Ok((".pl".into(), "perl -T".into()))
-        );
-        assert!(parse_handler(".php").is_err());
-        assert!(parse_handler(".=x").is_err());
-        assert!(parse_handler(".p/p=x").is_err());
-        assert!(parse_handler(".php= ").is_err());
-        let sh = find_handler(".sh", "sh -e").unwrap();
-        assert!(sh.program.ends_with("sh") && sh.program.is_absolute());
-        assert_eq!(sh.args, vec![OsString::from("-e")]);
-        assert!(find_handler(".x", "no-such-program-here").is_err());
-        assert_eq!(parse_index_name("index.php"), Ok("index.php".into()));
-        assert!(parse_index_name("../x").is_err());
-        assert!(parse_index_name(".hidden").is_err());
+        assert_eq!(config.log, log::Settings::default());
+        assert_eq!(config.proxy, forwarded::Settings::default());
     }
 }

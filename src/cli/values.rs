@@ -1,8 +1,18 @@
 //! The values the command line takes, parsed and checked: sizes (`64K`),
-//! times (`10s`), `K=V` pairs, `EXT=PROGRAM` handlers and index names.
+//! times (`10s`), `K=V` pairs, `EXT=PROGRAM` handlers, `PREFIX=DIR`
+//! mounts, index names, and the address to bind (an IP address or a host
+//! name, resolved).
 
 use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::cidr::Cidr;
+use anyhow::{Context, bail};
+
+/// PATH for scripts (and for finding handlers) when rcgi itself has none.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// The largest time any option takes: nothing rcgi waits for should
 /// take longer, and every deadline stays far from overflow.
@@ -123,11 +133,85 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?}: a mode is octal, from 0 to 0777, like 0660"))
 }
 
+/// A `--trusted-proxy`: a network, or the peers of Unix sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trusted {
+    Net(Cidr),
+    Unix,
+}
+
+/// `10.0.0.0/8`, `::1`, or `unix`.
+pub fn parse_trusted_proxy(s: &str) -> Result<Trusted, String> {
+    if s == "unix" {
+        return Ok(Trusted::Unix);
+    }
+    s.parse().map(Trusted::Net)
+}
+
+/// A header field name (RFC 9110 token), e.g. `X-Remote-User`.
+pub fn parse_header_name(s: &str) -> Result<String, String> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if s.is_empty() || !s.bytes().all(tchar) {
+        return Err(format!("{s:?} is not a header field name"));
+    }
+    Ok(s.to_string())
+}
+
+/// The longest `--auth-realm`.
+const MAX_REALM: usize = 200;
+
+/// A realm: text that goes in a quoted string as it is.
+pub fn parse_realm(s: &str) -> Result<String, String> {
+    let plain = s.chars().all(|c| !c.is_control() && c != '"' && c != '\\');
+    if s.is_empty() || s.len() > MAX_REALM || !plain {
+        return Err(format!(
+            "{s:?}: a realm is 1 to {MAX_REALM} bytes of text without quotes, backslashes or control characters"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 pub fn parse_env_pair(s: &str) -> Result<(OsString, OsString), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
         _ => Err(format!("{s:?} is not K=V with a non-empty K")),
     }
+}
+
+/// `/htbin=./htbin`: a URL prefix and a folder (checked later).
+pub fn parse_mount(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((prefix, dir)) if !dir.is_empty() => Ok((prefix.to_string(), PathBuf::from(dir))),
+        _ => Err(format!("{s:?}: a mount is PREFIX=DIR, e.g. /htbin=./htbin")),
+    }
+}
+
+/// The address `--bind` names with `port`: an IP address as it is, or a
+/// host name resolved now (its first IPv4 address, else its first), with
+/// the name when it was one.
+pub fn resolve_bind(bind: &str, port: u16) -> anyhow::Result<(SocketAddr, Option<String>)> {
+    let literal = bind
+        .strip_prefix('[')
+        .and_then(|b| b.strip_suffix(']'))
+        .unwrap_or(bind);
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok((SocketAddr::new(ip, port), None));
+    }
+    let name_chars = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    if bind.is_empty() || !bind.chars().all(name_chars) {
+        bail!("--bind {bind:?}: an IP address (127.0.0.1, ::1) or a host name (localhost)");
+    }
+    let found: Vec<SocketAddr> = (bind, port)
+        .to_socket_addrs()
+        .with_context(|| format!("--bind {bind}: cannot resolve it"))?
+        .collect();
+    let chosen = found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .with_context(|| format!("--bind {bind}: it has no address"))?;
+    Ok((chosen, Some(bind.to_string())))
 }
 
 #[cfg(test)]
@@ -170,9 +254,42 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_and_header_names() {
+        assert_eq!(parse_trusted_proxy("unix"), Ok(Trusted::Unix));
+        assert!(matches!(
+            parse_trusted_proxy("10.0.0.0/8"),
+            Ok(Trusted::Net(_))
+        ));
+        assert!(parse_trusted_proxy("10.0.0.0/99").is_err());
+        assert!(parse_trusted_proxy("localhost").is_err());
+        assert_eq!(
+            parse_header_name("X-Remote-User"),
+            Ok("X-Remote-User".into())
+        );
+        assert!(parse_header_name("X Remote").is_err());
+        assert!(parse_header_name("").is_err());
+    }
+
+    #[test]
     fn env_pairs_need_a_name() {
         assert_eq!(parse_env_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert!(parse_env_pair("=x").is_err());
         assert!(parse_env_pair("novalue").is_err());
+    }
+
+    #[test]
+    fn mounts_and_bind_addresses() {
+        assert_eq!(
+            parse_mount("/htbin=./htbin"),
+            Ok(("/htbin".into(), PathBuf::from("./htbin")))
+        );
+        assert!(parse_mount("/htbin").is_err() && parse_mount("/x=").is_err());
+        let (addr, name) = resolve_bind("::1", 80).unwrap();
+        assert_eq!((addr.to_string(), name), ("[::1]:80".into(), None));
+        assert_eq!(resolve_bind("[::1]", 80).unwrap().0.to_string(), "[::1]:80");
+        let (addr, name) = resolve_bind("localhost", 8000).unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() == 8000);
+        assert_eq!(name.as_deref(), Some("localhost"));
+        assert!(resolve_bind("no such host", 1).is_err());
     }
 }

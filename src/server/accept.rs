@@ -142,7 +142,7 @@ fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
             let _open = STATS.connection();
             let s = &*shared_for_thread;
             match front {
-                Front::Http => connection::serve(stream, &s.http, &s.site),
+                Front::Http => connection::serve(stream, &s.http, &s.proxy, &s.site),
             }
         });
     if let Err(e) = spawned {

@@ -20,10 +20,14 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::dispatch::{self, Site};
+use crate::forwarded;
 use crate::front::http;
 use crate::log;
 use crate::route;
 use listen::{Listener, Place};
+
+/// Scripts `--debug` lists at start, per script folder.
+const MAX_LISTED: usize = 200;
 
 /// Everything the server runs with, checked.
 #[derive(Debug, Clone)]
@@ -31,27 +35,36 @@ pub struct Config {
     /// Where to listen, unless systemd passes sockets.
     pub listen: Vec<listen::Address>,
     pub sockets: listen::Settings,
+    /// The host name `--bind` gave, resolved to the one TCP address.
+    pub bind_name: Option<String>,
     /// Connections served at once.
     pub max_connections: usize,
     /// How long running requests may go on after SIGINT or SIGTERM.
     pub shutdown_grace: Duration,
     pub http: http::Limits,
+    /// Whose forwarded headers are heard.
+    pub proxy: forwarded::Settings,
     pub site: dispatch::Settings,
+    pub log: log::Settings,
 }
 
 /// What every connection thread shares.
 pub struct Shared {
     pub http: http::Limits,
+    pub proxy: forwarded::Settings,
     pub site: Site,
     slots: accept::Slots,
 }
 
 pub fn run(config: Config) -> anyhow::Result<()> {
+    log::init(&config.log)?;
     let listeners = open_listeners(&config)?;
-    announce(&config.site, &listeners);
     let stop = signals::install().context("cannot install signal handlers")?;
+    signals::on_hangup(log::reopen).context("cannot install the SIGHUP handler")?;
+    announce(&config.site, &listeners, config.bind_name.as_deref());
     let shared = Arc::new(Shared {
         http: config.http,
+        proxy: config.proxy,
         site: Site::new(config.site).context("cannot set up the server")?,
         slots: accept::Slots::new(config.max_connections),
     });
@@ -81,35 +94,72 @@ fn open_listeners(config: &Config) -> anyhow::Result<Vec<Listener>> {
     }
 }
 
-/// A listening line per listener, and with `--debug` the scripts found.
-fn announce(site: &dispatch::Settings, listeners: &[Listener]) {
+/// The listening line with the first URL served, a line for each other
+/// URL (other listeners, script folders, the static site, the
+/// inspector), and with `--debug` the scripts found.
+fn announce(site: &dispatch::Settings, listeners: &[Listener], bind_name: Option<&str>) {
     let places: Vec<Place> = listeners.iter().map(Listener::place).collect();
+    let mut urls: Vec<String> = Vec::new();
     for place in &places {
-        let between = match place {
-            Place::Tcp(_) => "",
-            Place::Unix(_) | Place::Unknown => " for ",
+        // `http://127.0.0.1:8000/cgi-bin/`, `unix:/run/rcgi.sock for /cgi-bin/`.
+        let base = match place {
+            Place::Tcp(_) => place.to_string(),
+            Place::Unix(_) | Place::Unknown => format!("{place} for "),
         };
-        eprintln!(
-            "rcgi listening on {place}{between}{}/ (root {})",
-            site.mount.prefix,
-            site.mount.root.display()
-        );
+        urls.extend(site_urls(site, &base));
     }
-    if !site.debug {
-        return;
+    for (i, url) in urls.iter().enumerate() {
+        let lead = if i == 0 {
+            "listening on"
+        } else {
+            "also serves"
+        };
+        log::announce(format_args!("{lead} {url}"));
     }
-    let scripts = route::list_scripts(&site.mount, 200);
-    if scripts.is_empty() {
-        log::warn(format_args!(
-            "no scripts under {}",
-            site.mount.root.display()
+    if let (Some(name), Some(Place::Tcp(addr))) = (bind_name, places.first()) {
+        log::info(format_args!("--bind {name}: bound to {}", addr.ip()));
+    }
+    if site.debug {
+        let base = match places.first() {
+            Some(tcp @ Place::Tcp(_)) => tcp.to_string(),
+            _ => String::new(),
+        };
+        list_scripts(site, &base);
+    }
+}
+
+/// What one listener serves, each URL after `base`.
+fn site_urls(site: &dispatch::Settings, base: &str) -> Vec<String> {
+    let mut urls: Vec<String> = site
+        .mounts
+        .iter()
+        .map(|m| format!("{base}{}/ (root {})", m.prefix, m.root.display()))
+        .collect();
+    if let Some(files) = &site.static_files {
+        let listed = if files.listings { ", listed" } else { "" };
+        urls.push(format!(
+            "{base}/ (static files from {}{listed})",
+            files.root.display()
         ));
     }
-    let base = match places.first() {
-        Some(tcp @ Place::Tcp(_)) => tcp.to_string(),
-        _ => String::new(),
-    };
-    for url in scripts {
-        log::info(format_args!("script {base}{url}"));
+    if site.debug {
+        urls.push(format!("{base}/.rcgi/ (request inspector)"));
+    }
+    if let Some(status) = &site.status {
+        urls.push(format!("{base}{} (status pages)", status.path));
+    }
+    urls
+}
+
+/// `--debug`: the URL of every script found.
+fn list_scripts(site: &dispatch::Settings, base: &str) {
+    for mount in &site.mounts {
+        let scripts = route::list_scripts(mount, MAX_LISTED);
+        if scripts.is_empty() {
+            log::warn(format_args!("no scripts under {}", mount.root.display()));
+        }
+        for url in scripts {
+            log::info(format_args!("script {base}{url}"));
+        }
     }
 }

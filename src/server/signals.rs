@@ -1,12 +1,15 @@
 //! SIGINT and SIGTERM, turned into a descriptor the accept loop can
-//! `poll`: the handler only writes one byte to a pipe (all a signal
-//! handler may safely do). Signals are not blocked anywhere, because
-//! scripts inherit rcgi's signal mask; caught signals are reset to their
-//! defaults in a script by `exec`.
+//! `poll`, and SIGHUP, turned into a call on a thread of its own
+//! ([`on_hangup`]): each handler only writes one byte to a pipe (all a
+//! signal handler may safely do). Signals are not blocked anywhere,
+//! because scripts inherit rcgi's signal mask; caught signals are reset
+//! to their defaults in a script by `exec`.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -75,4 +78,54 @@ pub fn install() -> io::Result<Stop> {
         read,
         _write: write,
     })
+}
+
+/// The write end of the SIGHUP pipe, for its handler.
+static HANGUP: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_sighup(_: nix::libc::c_int) {
+    let fd = HANGUP.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: as in `on_signal`: write(2) of a static byte to a
+        // descriptor that stays open for the life of the process.
+        unsafe {
+            nix::libc::write(fd, b"h".as_ptr().cast(), 1);
+        }
+    }
+}
+
+/// Calls `f` on a thread of its own each time SIGHUP arrives (several
+/// signals close together may make one call). Call once.
+pub fn on_hangup(f: impl Fn() + Send + 'static) -> io::Result<()> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // The write end lives as long as the process: the handler may use it
+    // at any time.
+    HANGUP.store(
+        std::mem::ManuallyDrop::new(write).as_raw_fd(),
+        Ordering::Relaxed,
+    );
+    let mut read = File::from(read);
+    thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            let mut bytes = [0u8; 64];
+            loop {
+                match read.read(&mut bytes) {
+                    Ok(0) => return,
+                    Ok(_) => f(),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // Not seen on a pipe whose write end stays open.
+                    Err(_) => return,
+                }
+            }
+        })?;
+    let action = SigAction::new(
+        SigHandler::Handler(on_sighup),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does only async-signal-safe work (an atomic
+    // load and a write(2)).
+    unsafe { sigaction(Signal::SIGHUP, &action) }?;
+    Ok(())
 }

@@ -115,9 +115,9 @@ fn unix_seconds(t: SystemTime) -> f64 {
 
 /// The status page's path: absolute, plain characters, no `.` or `..`
 /// segment, no `/` at the end; and never one a script could have (under
-/// `prefix`, or above it), unless a segment starts with `.`, which the
-/// script walk refuses. Returns it normalized.
-pub fn check_path(path: &str, prefix: &str) -> Result<String, String> {
+/// one of the script folders' `prefixes`, or above one), unless a segment
+/// starts with `.`, which the script walk refuses. Returns it normalized.
+pub fn check_path(path: &str, prefixes: &[String]) -> Result<String, String> {
     let trimmed = path.trim_end_matches('/');
     let plain = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
     if !path.starts_with('/') || trimmed.is_empty() || !trimmed.chars().all(plain) {
@@ -132,14 +132,16 @@ pub fn check_path(path: &str, prefix: &str) -> Result<String, String> {
     {
         return Err(format!("--status {path:?}: no empty, '.' or '..' segments"));
     }
-    let hidden = segments.iter().any(|s| s.starts_with('.'));
-    let under = crate::route::under_prefix(prefix, trimmed);
-    let above = crate::route::under_prefix(trimmed, prefix);
-    if !hidden && (under || above) {
+    if segments.iter().any(|s| s.starts_with('.')) {
+        return Ok(trimmed.to_string());
+    }
+    let under = |prefix: &String| {
+        crate::route::under_prefix(prefix, trimmed) || crate::route::under_prefix(trimmed, prefix)
+    };
+    if let Some(prefix) = prefixes.iter().find(|p| under(p)) {
         return Err(format!(
-            "--status {path}: a script could have this path (scripts are under {}/); \
-             choose one outside, or one with a segment starting with '.', like {}/.status",
-            prefix, prefix
+            "--status {path}: a script could have this path (scripts are under {prefix}/); \
+             choose one outside, or one with a segment starting with '.', like {prefix}/.status"
         ));
     }
     Ok(trimmed.to_string())
@@ -149,25 +151,30 @@ pub fn check_path(path: &str, prefix: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    fn check(path: &str, prefix: &str) -> Result<String, String> {
+        check_path(path, &[prefix.to_string()])
+    }
+
     #[test]
     fn a_status_path_never_meets_a_script_path() {
         assert_eq!(
-            check_path("/server-status", "/cgi-bin"),
+            check("/server-status", "/cgi-bin"),
             Ok("/server-status".into())
         );
-        assert_eq!(check_path("/status/", "/cgi-bin"), Ok("/status".into()));
-        assert!(check_path("/cgi-bin/status", "/cgi-bin").is_err());
-        assert!(check_path("/cgi-bin", "/cgi-bin").is_err());
-        assert!(check_path("/cgi", "/cgi/bin").is_err(), "above the prefix");
+        assert_eq!(check("/status/", "/cgi-bin"), Ok("/status".into()));
+        assert!(check("/cgi-bin/status", "/cgi-bin").is_err());
+        assert!(check("/cgi-bin", "/cgi-bin").is_err());
+        assert!(check("/cgi", "/cgi/bin").is_err(), "above the prefix");
         assert_eq!(
-            check_path("/cgi-bin/.status", "/cgi-bin"),
+            check("/cgi-bin/.status", "/cgi-bin"),
             Ok("/cgi-bin/.status".into())
         );
-        assert!(check_path("/status", "").is_err(), "everything is under /");
-        assert_eq!(check_path("/.status", ""), Ok("/.status".into()));
-        assert!(check_path("/cgi-binx", "/cgi-bin").is_ok());
+        assert!(check("/status", "").is_err(), "everything is under /");
+        assert_eq!(check("/.status", ""), Ok("/.status".into()));
+        assert!(check("/cgi-binx", "/cgi-bin").is_ok());
+        assert!(check_path("/htbin/s", &["/cgi-bin".into(), "/htbin".into()]).is_err());
         for bad in ["status", "/", "/a b", "/a/../b", "/a//b", "/%41"] {
-            assert!(check_path(bad, "/cgi-bin").is_err(), "{bad}");
+            assert!(check(bad, "/cgi-bin").is_err(), "{bad}");
         }
     }
 }

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// How rcgi's start-up lines begin, one per listener.
-pub const LISTENING: &str = "rcgi listening on ";
+/// What rcgi's first start-up line holds (after its time and level).
+pub const LISTENING: &str = " rcgi listening on ";
 
 /// A running `rcgi` and what it logs.
 pub struct Server {
@@ -107,14 +107,31 @@ impl Server {
     /// `--listen` in `args`, it listens on a free port of 127.0.0.1 (or
     /// of the `--bind` address in `args`).
     pub fn start_custom(root: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
+        Server::start_command(root, args, |cmd| {
+            setup(cmd);
+            cmd.arg("--root").arg(root);
+        })
+    }
+
+    /// Starts rcgi in the folder `cwd` with only `args` (and a free
+    /// port), as a person types `rcgi` there.
+    pub fn start_in(cwd: &Path, args: &[&str]) -> Server {
+        Server::start_command(cwd, args, |cmd| {
+            cmd.current_dir(cwd);
+        })
+    }
+
+    fn start_command(root: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
+        let has_bind = args.contains(&"--bind");
+        let has_port = args.iter().any(|a| *a == "--port" || *a == "-p");
+        let has_listen = args.contains(&"--listen");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rcgi"));
         setup(&mut cmd);
-        cmd.arg("--root").arg(root);
-        if !args.contains(&"--listen") {
+        if !has_port && !has_listen {
             cmd.args(["--port", "0"]);
-            if !args.contains(&"--bind") {
-                cmd.args(["--bind", "127.0.0.1"]);
-            }
+        }
+        if !has_bind && !has_listen {
+            cmd.args(["--bind", "127.0.0.1"]);
         }
         Server::spawn(root, cmd.args(args))
     }
@@ -169,14 +186,23 @@ impl Server {
     /// The places of its listening lines so far (`http://127.0.0.1:80`,
     /// `unix:/path`).
     pub fn listening(&self) -> Vec<String> {
-        self.stderr()
-            .iter()
-            .filter_map(|l| l.strip_prefix("rcgi listening on "))
-            .map(|rest| match rest.strip_prefix("http://") {
+        let mut places: Vec<String> = Vec::new();
+        for line in self.stderr() {
+            let Some((_, url)) = line
+                .split_once(" rcgi listening on ")
+                .or_else(|| line.split_once(" rcgi also serves "))
+            else {
+                continue;
+            };
+            let place = match url.strip_prefix("http://") {
                 Some(tcp) => format!("http://{}", tcp.split('/').next().unwrap_or("")),
-                None => rest.split(' ').next().unwrap_or("").to_string(),
-            })
-            .collect()
+                None => url.split(' ').next().unwrap_or("").to_string(),
+            };
+            if !places.contains(&place) {
+                places.push(place);
+            }
+        }
+        places
     }
 
     /// Sends `signal` to rcgi.
@@ -306,7 +332,7 @@ fn collect_lines(
             let text = String::from_utf8_lossy(&line).trim_end().to_string();
             if ready
                 .as_ref()
-                .is_some_and(|(prefix, _)| text.starts_with(prefix))
+                .is_some_and(|(text_in, _)| text.contains(text_in))
             {
                 if let Some((_, tx)) = ready.take() {
                     let _ = tx.send(text.clone());
@@ -318,12 +344,36 @@ fn collect_lines(
     });
 }
 
-/// The address in `rcgi listening on http://ADDR/...`; None for a Unix
-/// socket (`rcgi listening on unix:/path for ...`).
+/// The address in `TIME info rcgi listening on http://ADDR/...`; None
+/// for a Unix socket (`... rcgi listening on unix:/path for ...`).
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = line.strip_prefix("rcgi listening on http://")?;
+    let (_, rest) = line.split_once(" rcgi listening on http://")?;
     let end = rest.find('/').expect("a / after the address");
     Some(rest[..end].parse().expect("a socket address"))
+}
+
+/// An error log line's level (`info`, `warn`, `error`), after its time.
+pub fn level(line: &str) -> &str {
+    line.split(' ').nth(1).unwrap_or_default()
+}
+
+/// An error log line without its time and level: `rcgi: ...`. Fails the
+/// test if the line does not start with an RFC 3339 time (UTC, to the
+/// millisecond) and a level.
+pub fn message(line: &str) -> &str {
+    let mut parts = line.splitn(3, ' ');
+    let (time, level, rest) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let b = time.as_bytes();
+    let timed = b.len() == 24 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[23] == b'Z';
+    assert!(
+        timed && ["info", "warn", "error"].contains(&level),
+        "not a timed error log line: {line:?}"
+    );
+    rest
 }
 
 /// Polls `f` until it returns something, or fails the test.
@@ -809,4 +859,29 @@ pub fn post_chunked(
     raw.extend_from_slice(b"0\r\n\r\n");
     c.send(&raw);
     c.response()
+}
+
+/// The text of the fenced code block that follows the first line of
+/// README.md containing `marker`, so that a test runs a configuration as
+/// the README writes it.
+pub fn readme_block(marker: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let after = readme
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("README.md has no {marker:?}"))
+        .1;
+    let fence = after.find("\n```").expect("a code block after the marker");
+    let block = &after[fence + 1..];
+    let body_start = block.find('\n').unwrap() + 1;
+    let end = block[body_start..]
+        .find("\n```")
+        .expect("the end of the block");
+    block[body_start..body_start + end + 1].to_string()
+}
+
+/// `text` with `from` replaced by `to`; fails the test if `from` is not
+/// in it (the README changed under the test).
+pub fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in:\n{text}");
+    text.replace(from, to)
 }

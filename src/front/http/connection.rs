@@ -1,11 +1,12 @@
 //! One HTTP connection's request loop: read a request, hand it to
 //! dispatch with the client's side of it, log it, and go on to the next
 //! one while keep-alive allows (pipelined requests are answered in
-//! order, as they are read one after the other). A request rcgi cannot
-//! parse gets its error status and ends the connection. Once the server
-//! has begun to stop, a connection waiting for its next request closes
-//! at once, and a request that has arrived is answered with
-//! `Connection: close`.
+//! order, as they are read one after the other). What a trusted proxy
+//! says of each request is applied before dispatch ([`forwarded`]). A
+//! request rcgi cannot parse gets its error status and ends the
+//! connection. Once the server has begun to stop, a connection waiting
+//! for its next request closes at once, and a request that has arrived
+//! is answered with `Connection: close`.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -20,9 +21,10 @@ use super::socket::Socket;
 use crate::client::{Request, Served};
 use crate::dispatch::{self, Site};
 use crate::drain::Drain;
+use crate::forwarded;
 use crate::io::stream::{Stream, UNIX_PEER_IP};
 use crate::io::wait;
-use crate::log::{self, Access, Escaped};
+use crate::log::{self, Access, access::RequestLine, access::ScriptEnd};
 use crate::stats::STATS;
 use crate::status::Refusal;
 
@@ -32,13 +34,16 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// the server stops.
 const LAST_CALL: Duration = Duration::from_secs(1);
 
-/// Serves one accepted connection until it ends.
-pub fn serve(stream: Stream, limits: &Limits, site: &Site) {
+/// Serves one accepted connection until it ends; `proxy` says whose
+/// forwarded headers are heard.
+pub fn serve(stream: Stream, limits: &Limits, proxy: &forwarded::Settings, site: &Site) {
     let drain = &site.drain;
     let mut socket = Socket::new(stream, limits.head_bytes);
     // A new connection counts as a request from the start, so that a stop
     // answers what its client sent as the listener closed.
     let mut busy = Some(drain.request());
+    // Malformed forwarded headers are logged once per connection.
+    let mut told = false;
     loop {
         if busy.is_none() {
             if !next_request(&socket, limits, drain, false) {
@@ -60,16 +65,25 @@ pub fn serve(stream: Stream, limits: &Limits, site: &Site) {
         let started = Instant::now();
         // Once stopping, a request that arrived is answered, and is the
         // connection's last (the client's response says so).
-        let (req, protocol) = head.into_parts(socket.local, socket.peer);
+        let (mut req, protocol) = head.into_parts(socket.local, socket.peer);
+        let peer_ip = socket.peer.map(|p| p.ip());
+        if let Some(bad) = forwarded::apply(proxy, peer_ip, &mut req) {
+            if !std::mem::replace(&mut told, true) {
+                log::warn(format_args!(
+                    "{}: {bad} (ignored; said once per connection)",
+                    socket.peer_name()
+                ));
+            }
+        }
         let mut client = HttpClient::new(&mut socket, &protocol, req.head_only(), limits, drain);
-        let served = dispatch::serve(site, &req, &mut client);
+        let served = dispatch::serve(site, &mut req, &mut client);
         let clean = !served.close && client.settle_body();
         let served = Served {
             close: served.close || !clean,
             ..served
         };
         busy = None;
-        access(&socket, &req, &served, started);
+        access(&req, &served, started);
         if served.close || !protocol.keep_alive || drain.stopping() {
             break;
         }
@@ -107,28 +121,40 @@ fn refuse(socket: &mut Socket, e: &Refusal) {
     log::warn(format_args!("{}: {e}", socket.peer_name()));
     STATS.request("-", "-", e.status, bytes, Duration::ZERO);
     log::access(&Access {
-        client: client_ip(socket),
-        request_line: format_args!("-"),
+        remote: Some(client_ip(socket)),
+        user: None,
+        request: None,
         status: e.status,
         bytes,
         duration: Duration::ZERO,
+        referer: None,
+        user_agent: None,
+        script: None,
     });
 }
 
-fn access(socket: &Socket, req: &Request, served: &Served, started: Instant) {
+fn access(req: &Request, served: &Served, started: Instant) {
     let took = started.elapsed();
     STATS.request(&req.method, &req.target, served.status, served.bytes, took);
+    let script = served.script.as_ref().map(|s| ScriptEnd {
+        name: &s.name,
+        pid: s.pid,
+        exit: s.exit,
+    });
     log::access(&Access {
-        client: client_ip(socket),
-        request_line: format_args!(
-            "{} {} {}",
-            Escaped(req.method.as_bytes()),
-            Escaped(req.target.as_bytes()),
-            req.protocol
-        ),
+        remote: Some(req.remote_ip()),
+        user: req.user.as_ref().map(|u| u.name.as_str()),
+        request: Some(RequestLine {
+            method: &req.method,
+            target: &req.target,
+            protocol: req.protocol,
+        }),
         status: served.status,
         bytes: served.bytes,
         duration: took,
+        referer: req.header("referer"),
+        user_agent: req.header("user-agent"),
+        script,
     });
 }
 

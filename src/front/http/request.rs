@@ -80,6 +80,8 @@ impl Request {
             host: self.host,
             local,
             peer,
+            origin: client::Origin::default(),
+            user: None,
         };
         (req, protocol)
     }

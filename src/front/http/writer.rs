@@ -271,6 +271,7 @@ impl Writer {
             status: self.status,
             bytes: self.bytes,
             close: self.close,
+            script: None,
         }
     }
 
@@ -314,7 +315,8 @@ mod tests {
             Served {
                 status: 200,
                 bytes: 5,
-                close: false
+                close: false,
+                script: None,
             }
         );
 

@@ -252,3 +252,13 @@ fn a_status_path_where_a_script_could_be_is_refused_at_start() {
         Some("text/html; charset=utf-8")
     );
 }
+
+#[test]
+fn behind_a_trusted_proxy_the_client_it_names_is_checked() {
+    let root = Root::new();
+    let server = root.start(&["--status", "/status", "--trusted-proxy", "127.0.0.1"]);
+    assert_eq!(server.get("/status/health").status, 200);
+    let mut c = server.connect();
+    c.send(b"GET /status/health HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.5\r\nConnection: close\r\n\r\n");
+    assert_eq!(c.response().status, 403);
+}

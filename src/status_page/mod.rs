@@ -56,9 +56,9 @@ pub fn serve(
     if !(rest.is_empty() || rest.starts_with('/')) {
         return None;
     }
-    // The forwarded client, once a trusted proxy names it, is the one to
-    // check; until then the peer.
-    if !settings.allow.contains(req.peer.map(|p| p.ip())) {
+    // The client a trusted proxy names, else the peer: a proxy on this
+    // machine does not open the pages to everyone behind it.
+    if !settings.allow.contains(req.remote()) {
         let e = Refusal::new(403, "status pages are not open to this address");
         return Some(reply::refusal(client, &e));
     }

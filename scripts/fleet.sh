@@ -21,7 +21,9 @@
 # Settings (environment): INSTANCES=3 ROUNDS=2 DURATION=30 CONNECTIONS=16
 # THREADS=2 ORDER=beside|stop-first SCRIPT=hello|slow (slow sleeps 50 ms,
 # so requests are in flight at every restart) PAUSE=1 (seconds between
-# restarts) RCGI_BIN (default: target/release/rcgi, built if missing).
+# restarts) RCGI_BIN (default: target/release/rcgi, built if missing)
+# HAPROXY_CFG (default: contrib/haproxy.cfg; its frontend's bind and its
+# server lines are replaced).
 # Needs haproxy and wrk (Debian packages of those names).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,7 @@ ORDER=${ORDER:-beside}
 SCRIPT=${SCRIPT:-slow}
 PAUSE=${PAUSE:-1}
 RCGI_BIN=${RCGI_BIN:-target/release/rcgi}
+HAPROXY_CFG=${HAPROXY_CFG:-contrib/haproxy.cfg}
 STATUS=/server-status
 
 log() { printf 'fleet: %s\n' "$*" >&2; }
@@ -93,7 +96,7 @@ start_instance() {
     PIDS[$pid]=1
     echo "$pid" >"$base.pid"
     local tries=0
-    until grep -q '^rcgi listening on' "$base.err"; do
+    until grep -q ' rcgi listening on ' "$base.err"; do
         kill -0 "$pid" 2>/dev/null || die "instance $i did not start: $(cat "$base.err")"
         tries=$((tries + 1))
         [ $tries -lt 500 ] || die "instance $i did not say it listens"
@@ -126,8 +129,8 @@ path, front, servers = sys.argv[1:4]
 text = open(path).read()
 text = text.replace("bind 127.0.0.1:8080", "bind 127.0.0.1:" + front)
 text = re.sub(r"(    server rcgi\d+ 127\.0\.0\.1:\d+\n)+", lambda m: servers, text)
-sys.stdout.write(text)' contrib/haproxy.cfg "$FRONT" "$servers" >"$WORK/haproxy.cfg"
-grep -q "bind 127.0.0.1:$FRONT" "$WORK/haproxy.cfg" || die "contrib/haproxy.cfg: no frontend bind to replace"
+sys.stdout.write(text)' "$HAPROXY_CFG" "$FRONT" "$servers" >"$WORK/haproxy.cfg"
+grep -q "bind 127.0.0.1:$FRONT" "$WORK/haproxy.cfg" || die "$HAPROXY_CFG: no frontend bind to replace"
 cat >"$WORK/stats.cfg" <<EOF
 frontend stats
     bind 127.0.0.1:$STATS_PORT

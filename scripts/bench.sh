@@ -375,13 +375,13 @@ start_rcgi() {
     started "$RCGI_PID"
     HOST_PID[$host]=$RCGI_PID
     for ((i = 0; i < WAIT_TRIES; i++)); do
-        line=$(grep -m1 ' rcgi listening on ' "$logs.error.log" || true)
+        line=$(grep -m1 -E '(^| )rcgi listening on ' "$logs.error.log" || true)
         [ -n "$line" ] && break
         kill -0 "$RCGI_PID" 2>/dev/null || die "rcgi exited: $(cat "$logs.error.log")"
         sleep "$WAIT_TICK"
     done
     [ -n "$line" ] || die "rcgi printed no start-up line"
-    URL[$host]=$(sed -E 's#^.* rcgi listening on (http://[^ ]*/).*#\1#' <<<"$line")
+    URL[$host]=$(sed -E 's#^(.* )?rcgi listening on (http://[^ ]*/).*#\2#' <<<"$line")
     [[ ${URL[$host]} == http://127.0.0.1:* ]] || die "unexpected start-up line: $line"
 }
 

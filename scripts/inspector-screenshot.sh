@@ -27,7 +27,7 @@ for _ in $(seq 100); do
     grep -q 'rcgi listening on' "$work/err" 2>/dev/null && break
     sleep 0.1
 done
-base=$(sed -n 's|^rcgi listening on \(http://[^/]*\)/.*|\1|p' "$work/err" | head -1)
+base=$(sed -n 's|^.*rcgi listening on \(http://[^/]*\)/.*|\1|p' "$work/err" | head -1)
 [ -n "$base" ] || { cat "$work/err" >&2; exit 1; }
 
 curl -s -o /dev/null "$base/cgi-bin/"

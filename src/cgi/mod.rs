@@ -10,6 +10,7 @@
 //! The engine knows requests, not sockets: the client's side is a
 //! [`Client`] that a front end provides.
 
+pub mod clone;
 pub mod end;
 pub mod env;
 pub mod exchange;
@@ -50,6 +51,8 @@ pub struct Limits {
     pub head_bytes: usize,
     /// Its wall-clock run.
     pub timeout: Duration,
+    /// Its process: resource limits and umask.
+    pub process: spawn::Settings,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
         Limits {
             head_bytes: 64 * 1024,
             timeout: Duration::from_secs(60),
+            process: spawn::Settings::default(),
         }
     }
 }
@@ -129,7 +133,15 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
     if let Some(record) = job.record {
         record.script(job.name, &job.env);
     }
-    let started = spawn::spawn(job.program, &job.args, job.dir, &job.env, &input);
+    let started = spawn::spawn(&spawn::Spawn {
+        program: job.program,
+        args: &job.args,
+        dir: job.dir,
+        env: &job.env,
+        input: &input,
+        settings: &job.limits.process,
+        cgroup: None,
+    });
     drop(input);
     let (mut script, pipes) = match started {
         Ok(started) => started,

@@ -3,14 +3,15 @@
 //! reaps: on drop, a script still running has its group killed. Its
 //! group stays listed in [`running`] until it is reaped.
 
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
 use std::time::Instant;
 
+use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::running;
@@ -18,39 +19,26 @@ use crate::io::wait;
 
 /// A running script.
 pub struct Script {
-    child: Child,
+    pid: i32,
     pidfd: Option<OwnedFd>,
     status: Option<ExitStatus>,
     pub started: Instant,
 }
 
-/// A descriptor that becomes readable when the process exits, so that
-/// waiting for it fits in a `poll` with a timeout. Linux 5.3 and later.
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open(2) takes a pid and flags, touches no memory of
-    // ours, and returns a new close-on-exec descriptor or -1.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the descriptor was just created for us and nothing else
-    // owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 impl Script {
-    /// Takes charge of a started child whose pid is its process group.
-    pub fn new(child: Child) -> Script {
+    /// Takes charge of a started child whose pid is its process group,
+    /// with its pidfd (readable once it exits) if the kernel gave one.
+    pub fn new(pid: i32, pidfd: Option<OwnedFd>) -> Script {
         Script {
-            pidfd: pidfd_open(child.id() as i32),
-            child,
+            pid,
+            pidfd,
             status: None,
             started: Instant::now(),
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid as u32
     }
 
     /// Readable when the script has exited, if the kernel offers it.
@@ -62,7 +50,7 @@ impl Script {
     /// script is not reaped (until then its group id cannot be reused).
     pub fn signal(&self, signal: Signal) {
         if self.status.is_none() {
-            let _ = killpg(Pid::from_raw(self.child.id() as i32), signal);
+            let _ = killpg(Pid::from_raw(self.pid), signal);
         }
     }
 
@@ -110,9 +98,8 @@ impl Script {
     /// a group whose id was freed.
     fn try_reap(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
-            let child = &mut self.child;
-            let group = child.id() as i32;
-            self.status = running::reap_listed(group, || child.try_wait().ok().flatten());
+            let pid = self.pid;
+            self.status = running::reap_listed(pid, || wait(pid, WaitPidFlag::WNOHANG));
         }
         self.status
     }
@@ -120,7 +107,7 @@ impl Script {
     /// The processes left in the script's process group (its background
     /// children), from /proc.
     pub fn group_members(&self) -> Vec<u32> {
-        let group = self.child.id();
+        let group = self.pid();
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
@@ -136,15 +123,10 @@ impl Script {
         if let Some(status) = self.status {
             return status;
         }
-        running::remove(self.child.id() as i32);
-        let status = loop {
-            match self.child.wait() {
-                Ok(status) => break status,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Only possible if someone else reaped it: call it killed.
-                Err(_) => break ExitStatus::from_raw(Signal::SIGKILL as i32),
-            }
-        };
+        running::remove(self.pid);
+        // Only None if someone else reaped it: call it killed.
+        let status = wait(self.pid, WaitPidFlag::empty())
+            .unwrap_or(ExitStatus::from_raw(Signal::SIGKILL as i32));
         self.status = Some(status);
         status
     }
@@ -156,6 +138,22 @@ impl Drop for Script {
             self.signal(Signal::SIGKILL);
             self.reap();
         }
+    }
+}
+
+/// Waits for `pid` (at once with WNOHANG): its status once it has
+/// exited, None while it runs or if it is not ours to reap.
+fn wait(pid: i32, flags: WaitPidFlag) -> Option<ExitStatus> {
+    loop {
+        return match waitpid(Pid::from_raw(pid), Some(flags)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
+            Ok(WaitStatus::Signaled(_, signal, core)) => {
+                let core = if core { 0x80 } else { 0 };
+                Some(ExitStatus::from_raw(signal as i32 | core))
+            }
+            Err(Errno::EINTR) => continue,
+            Ok(_) | Err(_) => None,
+        };
     }
 }
 

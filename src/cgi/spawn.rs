@@ -1,25 +1,37 @@
-//! Starting a script: std's `Command` (one `posix_spawn`, no
-//! `pre_exec`), with an empty environment but the one given, in its own
-//! folder and its own process group, with pipes for stdin (unless the
-//! body is a file), stdout and stderr; every other descriptor rcgi holds
-//! is close-on-exec, those it inherited included
-//! ([`seal_inherited_fds`]).
+//! Starting a script ([`spawn`]): everything its process needs is made
+//! ready here (argv and envp as C strings, its three descriptors, its
+//! resource limits, its umask), then [`clone`] starts it with one
+//! `clone(CLONE_VM | CLONE_VFORK)`: no `fork` of rcgi's memory, no
+//! `pre_exec`. The script leads a new session and process group (sid =
+//! pgid = pid), with an empty environment but the one given, in its own
+//! folder, with pipes for stdin (unless the body is a file), stdout and
+//! stderr; every other descriptor rcgi holds is close-on-exec, those it
+//! inherited included ([`seal_inherited_fds`]).
+//!
+//! [`clone`]: super::clone
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsStr, OsString, c_char};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStderr, ChildStdin, ChildStdout};
 use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
 
+use super::clone::{self, Plan, Resource, Rlimit};
 use super::env::Env;
 use super::running;
 use super::script::Script;
 use crate::io::pipe::set_nonblocking;
+
+/// How often a script busy being written (ETXTBSY) is tried again.
+const BUSY_RETRIES: u32 = 5;
+/// How long to wait between those tries.
+const BUSY_PAUSE: Duration = Duration::from_millis(10);
 
 /// What a script reads on stdin.
 pub enum Input {
@@ -38,63 +50,202 @@ pub struct Pipes {
     pub stderr: ChildStderr,
 }
 
-/// Starts `program` in `dir` with exactly `env`.
-pub fn spawn(
-    program: &Path,
-    args: &[OsString],
-    dir: &Path,
-    env: &Env,
-    input: &Input,
-) -> io::Result<(Script, Pipes)> {
-    let mut attempts = 0;
-    let mut child = loop {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .current_dir(dir)
-            .process_group(0)
-            .stdin(stdin(input)?)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        match cmd.spawn() {
-            // A script being written right now (by a deploy; in a test, by
-            // a thread whose descriptor a concurrent fork holds for a
-            // moment) is busy for a few milliseconds: try again.
-            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempts < 5 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(10));
+/// The per-script resource limits (`--limit-*`), each soft = hard;
+/// None leaves rcgi's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rlimits {
+    /// RLIMIT_CPU: CPU time; past it, SIGXCPU.
+    pub cpu: Option<Duration>,
+    /// RLIMIT_AS: address space, in bytes; past it, allocations fail.
+    pub memory: Option<u64>,
+    /// RLIMIT_NPROC: processes of the script's user.
+    pub procs: Option<u64>,
+    /// RLIMIT_NOFILE: open descriptors.
+    pub files: Option<u64>,
+    /// RLIMIT_FSIZE: the largest file written, in bytes; past it, SIGXFSZ.
+    pub fsize: Option<u64>,
+}
+
+impl Rlimits {
+    /// The limits to set, as the child sets them.
+    fn list(&self) -> Vec<Rlimit> {
+        let cpu = self.cpu.map(|d| d.as_secs().max(1));
+        [
+            (Resource::Cpu, cpu),
+            (Resource::Memory, self.memory),
+            (Resource::Procs, self.procs),
+            (Resource::Files, self.files),
+            (Resource::Fsize, self.fsize),
+        ]
+        .into_iter()
+        .filter_map(|(resource, value)| {
+            Some(Rlimit {
+                resource,
+                value: value?,
+            })
+        })
+        .collect()
+    }
+}
+
+/// How a script's process is set up, besides what it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub rlimits: Rlimits,
+    /// `--umask`.
+    pub umask: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rlimits: Rlimits::default(),
+            umask: 0o022,
+        }
+    }
+}
+
+/// One script to start.
+pub struct Spawn<'a> {
+    pub program: &'a Path,
+    /// Arguments after the program.
+    pub args: &'a [OsString],
+    pub dir: &'a Path,
+    /// Exactly the script's environment.
+    pub env: &'a Env,
+    pub input: &'a Input,
+    pub settings: &'a Settings,
+    /// A cgroup v2 folder to start the script in; None: rcgi's own.
+    pub cgroup: Option<BorrowedFd<'a>>,
+}
+
+/// The C strings of a start, alive until it is done.
+struct Strings {
+    program: CString,
+    dir: CString,
+    _owned: Vec<CString>,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+}
+
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in argument"))
+}
+
+impl Strings {
+    fn new(s: &Spawn) -> io::Result<Strings> {
+        let program = c_string(s.program.as_os_str().as_bytes())?;
+        let dir = c_string(s.dir.as_os_str().as_bytes())?;
+        let mut owned = vec![program.clone()];
+        for arg in s.args {
+            owned.push(c_string(arg.as_bytes())?);
+        }
+        let argc = owned.len();
+        // A name given twice takes its last value (--env wins over a CGI
+        // variable), as std's `Command::envs` has it.
+        for (i, (k, v)) in s.env.iter().enumerate() {
+            if s.env[i + 1..].iter().any(|(later, _)| later == k) {
+                continue;
             }
-            other => break other?,
+            let mut pair = k.as_bytes().to_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(OsStr::as_bytes(v));
+            owned.push(c_string(&pair)?);
+        }
+        let pointers = |strings: &[CString]| -> Vec<*const c_char> {
+            strings
+                .iter()
+                .map(|s| s.as_ptr())
+                .chain([std::ptr::null()])
+                .collect()
+        };
+        Ok(Strings {
+            argv: pointers(&owned[..argc]),
+            envp: pointers(&owned[argc..]),
+            program,
+            dir,
+            _owned: owned,
+        })
+    }
+}
+
+/// The descriptors of a start: the child's ends and the parent's.
+struct Ends {
+    child: [OwnedFd; 3],
+    stdin: Option<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
+}
+
+impl Ends {
+    fn new(input: &Input) -> io::Result<Ends> {
+        let (stdin_child, stdin) = match input {
+            Input::Empty => (File::open("/dev/null")?.into(), None),
+            Input::Pipe => {
+                let (read, write) = pipe()?;
+                (read, Some(write))
+            }
+            Input::File(f) => (f.try_clone()?.into(), None),
+        };
+        let (stdout, stdout_child) = pipe()?;
+        let (stderr, stderr_child) = pipe()?;
+        Ok(Ends {
+            child: [stdin_child, stdout_child, stderr_child],
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Starts the script; an error names the step that failed (an exec
+/// failure keeps its errno alone, as `posix_spawn` reports it).
+pub fn spawn(s: &Spawn) -> io::Result<(Script, Pipes)> {
+    let strings = Strings::new(s)?;
+    let rlimits = s.settings.rlimits.list();
+    let ends = Ends::new(s.input)?;
+    let plan = Plan {
+        program: &strings.program,
+        argv: &strings.argv,
+        envp: &strings.envp,
+        dir: &strings.dir,
+        fds: ends.child.each_ref().map(|fd| fd.as_raw_fd()),
+        rlimits: &rlimits,
+        umask: s.settings.umask,
+        cgroup: s.cgroup.map(|fd| fd.as_raw_fd()),
+    };
+    let mut attempts = 0;
+    let started = loop {
+        match clone::start(&plan)? {
+            Ok(started) => break started,
+            // A script being written right now (by a deploy; in a test, by
+            // a thread whose descriptor a concurrent start holds for a
+            // moment) is busy for a few milliseconds: try again.
+            Err(f) if f.errno == libc::ETXTBSY && attempts < BUSY_RETRIES => {
+                attempts += 1;
+                std::thread::sleep(BUSY_PAUSE);
+            }
+            Err(f) => return Err(f.into_error()),
         }
     };
-    running::add(child.id() as i32);
+    drop(ends.child);
+    running::add(started.pid);
+    let script = Script::new(started.pid, started.pidfd);
     let pipes = Pipes {
-        stdin: child.stdin.take(),
-        stdout: child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no stdout pipe"))?,
-        stderr: child
-            .stderr
-            .take()
-            .ok_or_else(|| io::Error::other("no stderr pipe"))?,
+        stdin: ends.stdin.map(ChildStdin::from),
+        stdout: ChildStdout::from(ends.stdout),
+        stderr: ChildStderr::from(ends.stderr),
     };
-    let script = Script::new(child);
     if let Some(stdin) = &pipes.stdin {
         set_nonblocking(stdin)?;
     }
     set_nonblocking(&pipes.stdout)?;
     set_nonblocking(&pipes.stderr)?;
     Ok((script, pipes))
-}
-
-fn stdin(input: &Input) -> io::Result<Stdio> {
-    Ok(match input {
-        Input::Empty => Stdio::null(),
-        Input::Pipe => Stdio::piped(),
-        Input::File(f) => Stdio::from(f.try_clone()?),
-    })
 }
 
 /// Marks every descriptor rcgi inherited above 2 close-on-exec, so that
@@ -120,5 +271,83 @@ pub fn seal_inherited_fds() {
         // descriptor), and no other thread exists yet to close it.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         let _ = fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn start(program: &Path, settings: &Settings) -> io::Result<(Script, Pipes)> {
+        let env = vec![("A".into(), "1".into()), ("A".into(), "2".into())];
+        spawn(&Spawn {
+            program,
+            args: &[
+                "-c".into(),
+                "echo $A $$; cut -d' ' -f5,6 /proc/$$/stat; umask".into(),
+            ],
+            dir: Path::new("/"),
+            env: &env,
+            input: &Input::Empty,
+            settings,
+            cgroup: None,
+        })
+    }
+
+    fn script(text: &str, mode: u32) -> tempfile::TempPath {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        f.into_temp_path()
+    }
+
+    #[test]
+    fn runs_in_its_own_session_with_its_umask_and_last_value() {
+        let settings = Settings {
+            umask: 0o027,
+            ..Settings::default()
+        };
+        let (mut child, mut pipes) = start(Path::new("/bin/sh"), &settings).unwrap();
+        let mut out = String::new();
+        fcntl(&pipes.stdout, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+        pipes.stdout.read_to_string(&mut out).unwrap();
+        assert!(child.reap().success());
+        let words: Vec<&str> = out.split_whitespace().collect();
+        let pid = child.pid().to_string();
+        assert_eq!(words, ["2", &pid, &pid, &pid, "0027"], "{out}");
+    }
+
+    #[test]
+    fn exec_failures_keep_their_errno() {
+        let settings = Settings::default();
+        let missing = script("#!/nonexistent/interpreter\n", 0o755);
+        let e = start(&missing, &settings).err().expect("no interpreter");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+        let plain = script("#!/bin/sh\n", 0o644);
+        let e = start(&plain, &settings).err().expect("not executable");
+        assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
+    }
+
+    #[test]
+    fn a_limit_that_cannot_be_set_names_itself() {
+        // Above fs.nr_open even root cannot raise RLIMIT_NOFILE; above
+        // the hard limit no one else can: EPERM either way.
+        let settings = Settings {
+            rlimits: Rlimits {
+                files: Some(1 << 40),
+                ..Rlimits::default()
+            },
+            ..Settings::default()
+        };
+        let e = start(Path::new("/bin/sh"), &settings)
+            .err()
+            .expect("limit refused");
+        let text = e.to_string();
+        assert!(
+            text.contains("cannot set RLIMIT_NOFILE before exec") && text.contains("os error 1"),
+            "{text}"
+        );
     }
 }

@@ -344,6 +344,7 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         script: cgi::Limits {
             head_bytes: size(args.max_script_head),
             timeout: args.timeout,
+            process: cgi::spawn::Settings::default(),
         },
         max_scripts: args.max_scripts as usize,
         auth: auth_settings(&args)?,

@@ -1,0 +1,452 @@
+//! The raw start of a script's process: `clone(CLONE_VM | CLONE_VFORK |
+//! CLONE_PIDFD)` on a stack reused by each thread, then, in the child,
+//! only async-signal-safe system calls before `execve`: signal
+//! dispositions back to their defaults, the three descriptors onto 0, 1
+//! and 2, a new session (sid = pgid = pid), the cgroup, the resource
+//! limits, the umask, the folder, an empty signal mask, and exec. A step
+//! that fails is written, with its errno, into memory the parent shares
+//! (CLONE_VM), and the child exits with 127; the parent, which the kernel
+//! holds until the child has exec'd or exited (CLONE_VFORK), reads it
+//! back and reaps the child, as `posix_spawn` does.
+//!
+//! Everything the child touches is prepared by the parent ([`Plan`]): no
+//! allocation, no lock, no Rust runtime call happens in the child.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::fmt;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+use nix::libc;
+use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+
+/// The child's stack, allocated once per thread and reused: with
+/// CLONE_VFORK the parent thread waits until the child has exec'd, so
+/// one thread never has two children on it at once. The child's code
+/// uses a few hundred bytes of it.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// `CLONE_PIDFD` (Linux 5.2): the kernel writes a pidfd of the child
+/// into the `parent_tid` argument.
+const CLONE_PIDFD: c_int = 0x1000;
+
+/// The highest signal number, plus one.
+const NSIG: c_int = 65;
+
+thread_local! {
+    static STACK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The resource limits rcgi sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Cpu,
+    Memory,
+    Procs,
+    Files,
+    Fsize,
+}
+
+/// Every [`Resource`], in the order of their codes.
+const RESOURCES: [Resource; 5] = [
+    Resource::Cpu,
+    Resource::Memory,
+    Resource::Procs,
+    Resource::Files,
+    Resource::Fsize,
+];
+
+impl Resource {
+    /// Its number for prlimit(2).
+    fn number(self) -> c_int {
+        let n = match self {
+            Resource::Cpu => libc::RLIMIT_CPU,
+            Resource::Memory => libc::RLIMIT_AS,
+            Resource::Procs => libc::RLIMIT_NPROC,
+            Resource::Files => libc::RLIMIT_NOFILE,
+            Resource::Fsize => libc::RLIMIT_FSIZE,
+        };
+        n as c_int
+    }
+
+    /// `RLIMIT_CPU` and so on.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Cpu => "RLIMIT_CPU",
+            Resource::Memory => "RLIMIT_AS",
+            Resource::Procs => "RLIMIT_NPROC",
+            Resource::Files => "RLIMIT_NOFILE",
+            Resource::Fsize => "RLIMIT_FSIZE",
+        }
+    }
+}
+
+/// One resource limit: soft and hard set to `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: Resource,
+    pub value: u64,
+}
+
+/// What the child needs, prepared by the parent. The pointers point into
+/// memory the caller keeps alive until [`start`] returns.
+pub struct Plan<'a> {
+    pub program: &'a CStr,
+    /// Null-terminated.
+    pub argv: &'a [*const c_char],
+    /// Null-terminated `K=V` strings.
+    pub envp: &'a [*const c_char],
+    pub dir: &'a CStr,
+    /// Become stdin, stdout and stderr.
+    pub fds: [RawFd; 3],
+    pub rlimits: &'a [Rlimit],
+    pub umask: u32,
+    /// A cgroup v2 folder to join before exec.
+    pub cgroup: Option<RawFd>,
+}
+
+/// A step of the child's way to exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Signals,
+    Descriptors,
+    Session,
+    Cgroup,
+    Limit(Resource),
+    Folder,
+    Exec,
+}
+
+impl Step {
+    fn code(self) -> u32 {
+        match self {
+            Step::Signals => 1,
+            Step::Descriptors => 2,
+            Step::Session => 3,
+            Step::Cgroup => 4,
+            Step::Folder => 5,
+            Step::Exec => 6,
+            Step::Limit(r) => 100 + r as u32,
+        }
+    }
+
+    fn from_code(code: u32) -> Step {
+        match code {
+            1 => Step::Signals,
+            2 => Step::Descriptors,
+            3 => Step::Session,
+            4 => Step::Cgroup,
+            5 => Step::Folder,
+            6 => Step::Exec,
+            n => {
+                let i = n.saturating_sub(100) as usize;
+                RESOURCES.get(i).map_or(Step::Exec, |&r| Step::Limit(r))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Signals => f.write_str("reset the signals"),
+            Step::Descriptors => f.write_str("set up stdin, stdout and stderr"),
+            Step::Session => f.write_str("start a new session (setsid)"),
+            Step::Cgroup => f.write_str("join the request's cgroup"),
+            Step::Limit(r) => write!(f, "set {}", r.name()),
+            Step::Folder => f.write_str("enter the script's folder"),
+            Step::Exec => f.write_str("execute the script"),
+        }
+    }
+}
+
+/// Why a child did not reach its program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed {
+    pub step: Step,
+    pub errno: i32,
+}
+
+impl Failed {
+    /// An exec failure keeps its bare errno (the caller explains ENOENT,
+    /// EACCES, ...); another step's says which step it was.
+    pub fn into_error(self) -> io::Error {
+        let os = io::Error::from_raw_os_error(self.errno);
+        match self.step {
+            Step::Exec => os,
+            step => io::Error::other(format!("cannot {step} before exec: {os}")),
+        }
+    }
+}
+
+/// The memory parent and child share: the plan, and the child's report.
+struct Shared<'a> {
+    plan: &'a Plan<'a>,
+    step: AtomicU32,
+    errno: AtomicI32,
+}
+
+/// A started child: its pid, and its pidfd when the kernel gave one.
+pub struct Started {
+    pub pid: i32,
+    pub pidfd: Option<OwnedFd>,
+}
+
+/// Starts the child and waits until it has exec'd (`Ok`) or failed.
+pub fn start(plan: &Plan) -> io::Result<Result<Started, Failed>> {
+    let shared = Shared {
+        plan,
+        step: AtomicU32::new(0),
+        errno: AtomicI32::new(0),
+    };
+    let blocked = BlockedSignals::block()?;
+    let cloned = STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        if stack.len() < CHILD_STACK {
+            stack.resize(CHILD_STACK, 0);
+        }
+        clone_on(&mut stack, &shared)
+    });
+    drop(blocked);
+    let started = cloned?;
+    let errno = shared.errno.load(Ordering::Acquire);
+    if errno == 0 {
+        return Ok(Ok(started));
+    }
+    reap_failed(started.pid);
+    Ok(Err(Failed {
+        step: Step::from_code(shared.step.load(Ordering::Acquire)),
+        errno,
+    }))
+}
+
+/// The clone itself, with CLONE_PIDFD, or without it on a kernel that
+/// refuses it (then `pidfd_open`).
+fn clone_on(stack: &mut [u8], shared: &Shared) -> io::Result<Started> {
+    // The stack grows down from its end, which must be 16-byte aligned.
+    let end = stack.as_mut_ptr_range().end as usize & !15;
+    let arg = shared as *const Shared as *mut c_void;
+    let base = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    let mut pidfd: c_int = -1;
+    // SAFETY: `child` runs on `stack`, which nothing else uses while the
+    // parent waits (CLONE_VFORK); `shared` outlives the child's use of it
+    // (the parent resumes only once the child has exec'd or exited), and
+    // the child only makes async-signal-safe calls on memory prepared
+    // before the clone. `pidfd` is where the kernel writes the pidfd.
+    let pid = unsafe {
+        libc::clone(
+            child,
+            end as *mut c_void,
+            base | CLONE_PIDFD,
+            arg,
+            &mut pidfd as *mut c_int,
+        )
+    };
+    if pid >= 0 {
+        // SAFETY: the kernel created this descriptor for us alone.
+        let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+        return Ok(Started { pid, pidfd });
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EINVAL) {
+        return Err(e);
+    }
+    // SAFETY: as above, without CLONE_PIDFD (a kernel before 5.2).
+    let pid = unsafe { libc::clone(child, end as *mut c_void, base, arg) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Started {
+        pid,
+        pidfd: pidfd_open(pid),
+    })
+}
+
+/// A descriptor that becomes readable when the process exits (Linux 5.3).
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes a pid and flags, touches no memory of
+    // ours, and returns a new close-on-exec descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: the descriptor was just created for us and nothing else
+    // owns it.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Reaps a child that failed before exec (it has exited or is exiting).
+fn reap_failed(pid: i32) {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
+}
+
+/// Every signal blocked in this thread while the child runs on rcgi's
+/// memory, so that no handler of rcgi's runs in the child; restored on
+/// drop.
+struct BlockedSignals(SigSet);
+
+impl BlockedSignals {
+    fn block() -> io::Result<BlockedSignals> {
+        let mut old = SigSet::empty();
+        pthread_sigmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::all()),
+            Some(&mut old),
+        )?;
+        Ok(BlockedSignals(old))
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
+    }
+}
+
+/// The child: runs on the reused stack, in rcgi's memory.
+extern "C" fn child(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `Shared` that `start` passed, alive while the
+    // parent waits for us (CLONE_VFORK).
+    let shared = unsafe { &*(arg as *const Shared) };
+    let (step, errno) = prepare_and_exec(shared.plan);
+    shared.step.store(step.code(), Ordering::Release);
+    shared.errno.store(errno.max(1), Ordering::Release);
+    // SAFETY: _exit(2) ends this process at once, running nothing of the
+    // parent's (no atexit handler, no buffer flush).
+    unsafe { libc::_exit(127) }
+}
+
+/// The errno of the call that just failed. Reads the thread's errno (the
+/// parent thread's, which is suspended), allocates nothing.
+fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
+}
+
+/// A step before exec: -1 on failure, errno set.
+type StepFn = fn(&Plan) -> c_int;
+
+/// Every step, then exec; returns only on a failure, with its step.
+fn prepare_and_exec(plan: &Plan) -> (Step, i32) {
+    let steps: [(Step, StepFn); 4] = [
+        (Step::Signals, default_signals),
+        (Step::Descriptors, descriptors),
+        (Step::Session, session),
+        (Step::Cgroup, join_cgroup),
+    ];
+    for (step, run) in steps {
+        if run(plan) < 0 {
+            return (step, errno());
+        }
+    }
+    for limit in plan.rlimits {
+        if set_limit(limit) < 0 {
+            return (Step::Limit(limit.resource), errno());
+        }
+    }
+    // SAFETY: umask(2) and chdir(2) take a number and a NUL-terminated
+    // path that the plan keeps alive.
+    unsafe { libc::umask(plan.umask as libc::mode_t) };
+    if unsafe { libc::chdir(plan.dir.as_ptr()) } < 0 {
+        return (Step::Folder, errno());
+    }
+    let empty = SigSet::empty();
+    if pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&empty), None).is_err() {
+        return (Step::Signals, errno());
+    }
+    // SAFETY: program, argv and envp are NUL-terminated strings and
+    // null-terminated arrays of them, kept alive by the caller.
+    unsafe {
+        libc::execve(
+            plan.program.as_ptr(),
+            plan.argv.as_ptr(),
+            plan.envp.as_ptr(),
+        )
+    };
+    (Step::Exec, errno())
+}
+
+/// Every signal back to its default action (rcgi ignores SIGPIPE and
+/// handles SIGINT, SIGTERM and SIGHUP), while all are still blocked.
+fn default_signals(_: &Plan) -> c_int {
+    for signal in 1..NSIG {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: signal(2) takes a number and SIG_DFL; numbers the C
+        // library keeps for itself fail with EINVAL, which is ignored.
+        unsafe { libc::signal(signal, libc::SIG_DFL) };
+    }
+    0
+}
+
+/// The three descriptors onto 0, 1 and 2 (dup2 clears close-on-exec).
+/// One below 3 is first moved above 2, so that none overwrites another.
+fn descriptors(plan: &Plan) -> c_int {
+    let mut fds = plan.fds;
+    if fds.iter().any(|&fd| fd < 3) {
+        for fd in &mut fds {
+            // SAFETY: fcntl(2) duplicates an open descriptor of ours.
+            *fd = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if *fd < 0 {
+                return -1;
+            }
+        }
+    }
+    for (target, fd) in fds.into_iter().enumerate() {
+        // SAFETY: dup2(2) on descriptors of this (copied) table.
+        if unsafe { libc::dup2(fd, target as c_int) } < 0 {
+            return -1;
+        }
+    }
+    0
+}
+
+/// A new session and process group, led by the script.
+fn session(_: &Plan) -> c_int {
+    // SAFETY: setsid(2) takes nothing.
+    unsafe { libc::setsid() }
+}
+
+/// Joins the cgroup: "0" written to its `cgroup.procs` moves the writer.
+fn join_cgroup(plan: &Plan) -> c_int {
+    let Some(dir) = plan.cgroup else {
+        return 0;
+    };
+    // SAFETY: openat(2) with a literal NUL-terminated name; write(2) from
+    // a literal; close(2) of the descriptor just opened.
+    unsafe {
+        let procs = libc::openat(
+            dir,
+            c"cgroup.procs".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if procs < 0 {
+            return -1;
+        }
+        let written = libc::write(procs, b"0".as_ptr() as *const c_void, 1);
+        libc::close(procs);
+        if written < 0 { -1 } else { 0 }
+    }
+}
+
+/// Soft and hard limit set to the value.
+fn set_limit(limit: &Rlimit) -> c_int {
+    let value = libc::rlimit64 {
+        rlim_cur: limit.value,
+        rlim_max: limit.value,
+    };
+    // SAFETY: prlimit64(2) on this process (pid 0) reads `value` and
+    // writes nothing back (the old-limit pointer is null).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            limit.resource.number(),
+            &value as *const libc::rlimit64,
+            std::ptr::null_mut::<libc::rlimit64>(),
+        )
+    };
+    r as c_int
+}

@@ -26,6 +26,8 @@ pub struct Mount {
     pub handlers: Vec<Handler>,
     /// File names tried, in order, for a folder URL.
     pub index: Vec<String>,
+    /// Run scripts others may write (`--allow-writable`).
+    pub allow_writable: bool,
 }
 
 /// A program that runs the files with one extension.
@@ -132,6 +134,9 @@ fn script(
             "script is not executable (chmod +x it, or run its kind with --handler EXT=PROGRAM)",
         ));
     }
+    if !mount.allow_writable {
+        refuse_writable(mount, &file, meta)?;
+    }
     Ok(Route {
         nph: name.starts_with(b"nph-"),
         script: file,
@@ -139,6 +144,39 @@ fn script(
         path_info,
         handler,
     })
+}
+
+/// A script that others than its owner may write (mode & 022), or in a
+/// folder anyone may write (mode & 002, sticky or not: anyone could add
+/// a script there), from the mount's root down, is refused, as suexec
+/// does: whoever can change it could run code as the scripts' user.
+fn refuse_writable(mount: &Mount, file: &Path, meta: &Metadata) -> Result<(), Refusal> {
+    let refuse = |what: &Path, whom: &str| {
+        crate::log::warn(format_args!(
+            "refused {}: {} is writable by {whom} (--allow-writable runs it)",
+            file.display(),
+            what.display()
+        ));
+        Err(Refusal::new(
+            403,
+            "script is writable by others than its owner",
+        ))
+    };
+    if meta.permissions().mode() & 0o022 != 0 {
+        return refuse(file, "its group or others");
+    }
+    let mut folder = file.parent();
+    while let Some(dir) = folder {
+        let mode = fs::metadata(dir).map_or(0, |m| m.permissions().mode());
+        if mode & 0o002 != 0 {
+            return refuse(dir, "anyone");
+        }
+        if dir == mount.root {
+            break;
+        }
+        folder = dir.parent();
+    }
+    Ok(())
 }
 
 /// The first index script in `folder`, if any.
@@ -248,6 +286,7 @@ mod tests {
             prefix: prefix.to_string(),
             handlers: handlers(),
             index: index(),
+            allow_writable: false,
         };
         resolve(&mount, path)
     }
@@ -314,6 +353,7 @@ mod tests {
             prefix: "/cgi-bin".to_string(),
             handlers: handlers(),
             index: index(),
+            allow_writable: false,
         };
         let listed = list_scripts(&mount, 100);
         assert_eq!(

@@ -83,11 +83,12 @@ impl Resource {
     }
 }
 
-/// One resource limit: soft and hard set to `value`.
+/// One resource limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
     pub resource: Resource,
-    pub value: u64,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 /// What the child needs, prepared by the parent. The pointers point into
@@ -431,11 +432,11 @@ fn join_cgroup(plan: &Plan) -> c_int {
     }
 }
 
-/// Soft and hard limit set to the value.
+/// The limit, soft and hard.
 fn set_limit(limit: &Rlimit) -> c_int {
     let value = libc::rlimit64 {
-        rlim_cur: limit.value,
-        rlim_max: limit.value,
+        rlim_cur: limit.soft,
+        rlim_max: limit.hard,
     };
     // SAFETY: prlimit64(2) on this process (pid 0) reads `value` and
     // writes nothing back (the old-limit pointer is null).

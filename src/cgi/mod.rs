@@ -124,7 +124,28 @@ pub enum Ran {
     Redirect(Vec<u8>),
 }
 
-pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
+/// How the script ended, for the log and the `--debug` page: "exit 0
+/// after 3.1ms", "killed by SIGXCPU (exceeded --limit-cpu 1s) after
+/// 1003.2ms"; a limit that killed it also gets a warning of its own.
+fn ended(job: &Job, script: &script::Script, exit: std::process::ExitStatus) -> String {
+    let how = script::describe(exit);
+    let how = match job.limits.process.rlimits.exceeded(exit) {
+        Some(limit) => {
+            crate::log::warn(format_args!(
+                "{}: pid {} exceeded {limit}",
+                crate::log::Escaped(job.name),
+                script.pid()
+            ));
+            format!("{how} (exceeded {limit})")
+        }
+        None => how,
+    };
+    let ms = script.started.elapsed().as_secs_f64() * 1e3;
+    format!("{how} after {ms:.1}ms")
+}
+
+/// Starts the job's script.
+fn start(job: &mut Job) -> std::io::Result<(script::Script, spawn::Pipes)> {
     let input = match std::mem::replace(&mut job.stdin, Stdin::Empty) {
         Stdin::Empty => Input::Empty,
         Stdin::Body => Input::Pipe,
@@ -133,7 +154,7 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
     if let Some(record) = job.record {
         record.script(job.name, &job.env);
     }
-    let started = spawn::spawn(&spawn::Spawn {
+    spawn::spawn(&spawn::Spawn {
         program: job.program,
         args: &job.args,
         dir: job.dir,
@@ -141,9 +162,11 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         input: &input,
         settings: &job.limits.process,
         cgroup: None,
-    });
-    drop(input);
-    let (mut script, pipes) = match started {
+    })
+}
+
+pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
+    let (mut script, pipes) = match start(&mut job) {
         Ok(started) => started,
         Err(e) => return verdict::not_started(client, &job, &e),
     };
@@ -170,11 +193,7 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         script.signal(Signal::SIGKILL);
     }
     let exit = script.reap();
-    let ended = format!(
-        "{} after {:.1}ms",
-        script::describe(exit),
-        script.started.elapsed().as_secs_f64() * 1e3
-    );
+    let ended = ended(&job, &script, exit);
     if let Some(record) = job.record {
         record.ended(&ended, ex.stderr.tail());
     }

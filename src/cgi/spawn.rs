@@ -15,8 +15,9 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{ChildStderr, ChildStdin, ChildStdout};
+use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus};
 use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -28,6 +29,8 @@ use super::running;
 use super::script::Script;
 use crate::io::pipe::set_nonblocking;
 
+/// Seconds of CPU time between SIGXCPU and SIGKILL.
+const CPU_HARD_AFTER: u64 = 1;
 /// How often a script busy being written (ETXTBSY) is tried again.
 const BUSY_RETRIES: u32 = 5;
 /// How long to wait between those tries.
@@ -50,11 +53,13 @@ pub struct Pipes {
     pub stderr: ChildStderr,
 }
 
-/// The per-script resource limits (`--limit-*`), each soft = hard;
-/// None leaves rcgi's own.
+/// The per-script resource limits (`--limit-*`), each soft = hard but
+/// CPU time's, whose hard limit is a second later (at the soft limit
+/// the kernel sends SIGXCPU, which says why the script died; at the hard
+/// one SIGKILL, which a script cannot catch). None leaves rcgi's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rlimits {
-    /// RLIMIT_CPU: CPU time; past it, SIGXCPU.
+    /// RLIMIT_CPU: CPU time, in whole seconds; past it, SIGXCPU.
     pub cpu: Option<Duration>,
     /// RLIMIT_AS: address space, in bytes; past it, allocations fail.
     pub memory: Option<u64>,
@@ -67,11 +72,33 @@ pub struct Rlimits {
 }
 
 impl Rlimits {
+    /// The limit a script that ended with `exit` ran into, as the
+    /// operator set it: "--limit-cpu 2s (SIGXCPU)". Only the signals
+    /// the kernel sends for a limit tell; a failed allocation or fork
+    /// shows as the script's own exit.
+    pub fn exceeded(&self, exit: ExitStatus) -> Option<String> {
+        match exit.signal()? {
+            libc::SIGXCPU => {
+                let secs = self.cpu?.as_secs();
+                Some(format!("--limit-cpu {secs}s (SIGXCPU)"))
+            }
+            libc::SIGXFSZ => {
+                let size = shown_size(self.fsize?);
+                Some(format!("--limit-fsize {size} (SIGXFSZ)"))
+            }
+            _ => None,
+        }
+    }
+
     /// The limits to set, as the child sets them.
     fn list(&self) -> Vec<Rlimit> {
         let cpu = self.cpu.map(|d| d.as_secs().max(1));
-        [
-            (Resource::Cpu, cpu),
+        let cpu_limit = cpu.map(|soft| Rlimit {
+            resource: Resource::Cpu,
+            soft,
+            hard: soft.saturating_add(CPU_HARD_AFTER),
+        });
+        let same = [
             (Resource::Memory, self.memory),
             (Resource::Procs, self.procs),
             (Resource::Files, self.files),
@@ -79,13 +106,25 @@ impl Rlimits {
         ]
         .into_iter()
         .filter_map(|(resource, value)| {
+            let value = value?;
             Some(Rlimit {
                 resource,
-                value: value?,
+                soft: value,
+                hard: value,
             })
-        })
-        .collect()
+        });
+        cpu_limit.into_iter().chain(same).collect()
     }
+}
+
+/// `1M`, `64K`, or bytes.
+fn shown_size(n: u64) -> String {
+    for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
 }
 
 /// How a script's process is set up, besides what it runs.

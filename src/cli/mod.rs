@@ -21,8 +21,9 @@ mod serving;
 mod site;
 mod values;
 use values::{
-    DEFAULT_PATH, Trusted, body_size, head_size, parse_duration, parse_env_pair, parse_handler,
-    parse_header_name, parse_index_name, parse_mode, parse_mount, parse_realm, parse_trusted_proxy,
+    DEFAULT_PATH, Trusted, body_size, cpu_time, head_size, limit_size, parse_duration,
+    parse_env_pair, parse_handler, parse_header_name, parse_index_name, parse_mode, parse_mount,
+    parse_realm, parse_trusted_proxy,
 };
 
 /// Serve CGI/1.1 scripts over HTTP/1.1, one process per request.
@@ -215,6 +216,35 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536), help_heading = "Limits")]
     pub max_scripts: u32,
 
+    /// Each script's CPU time (RLIMIT_CPU, whole seconds): past it the
+    /// script gets SIGXCPU, a second later SIGKILL [default: off].
+    #[arg(long, value_name = "TIME", value_parser = cpu_time, help_heading = "Script limits")]
+    pub limit_cpu: Option<Duration>,
+
+    /// Each script's address space (RLIMIT_AS): past it, its
+    /// allocations fail [default: off].
+    #[arg(long, value_name = "SIZE", value_parser = limit_size, help_heading = "Script limits")]
+    pub limit_memory: Option<u64>,
+
+    /// Processes the scripts' user may have (RLIMIT_NPROC: all of the
+    /// user's, rcgi's own threads included when scripts run as rcgi's
+    /// user): past it, fork fails [default: off].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000), help_heading = "Script limits")]
+    pub limit_procs: Option<u64>,
+
+    /// Descriptors each script may open (RLIMIT_NOFILE) [default: off].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(3..=1 << 30), help_heading = "Script limits")]
+    pub limit_files: Option<u64>,
+
+    /// The largest file a script may write (RLIMIT_FSIZE): past it,
+    /// SIGXFSZ [default: off].
+    #[arg(long, value_name = "SIZE", value_parser = limit_size, help_heading = "Script limits")]
+    pub limit_fsize: Option<u64>,
+
+    /// The scripts' umask (octal).
+    #[arg(long, value_name = "MODE", default_value = "022", value_parser = parse_mode, help_heading = "Script limits")]
+    pub umask: u32,
+
     /// Connections served at once; past it new ones get 503 and are closed.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Limits")]
     pub max_connections: u32,
@@ -270,6 +300,22 @@ pub struct Args {
     /// script's normal end, for one, is not logged.
     #[arg(long, help_heading = "Logs")]
     pub quiet: bool,
+
+    /// Run rcgi and its scripts as NAME, with its groups: rcgi binds its
+    /// sockets and opens its files first. Started as root without it,
+    /// rcgi runs as nobody; --user root keeps root.
+    #[arg(long, value_name = "NAME", help_heading = "Identity")]
+    pub user: Option<String>,
+
+    /// Run as GROUP instead of --user's primary group.
+    #[arg(long, value_name = "GROUP", help_heading = "Identity")]
+    pub group: Option<String>,
+
+    /// Run scripts that others than their owner may write, or that lie in
+    /// a world-writable folder (refused with 403 by default), for local
+    /// development.
+    #[arg(long, help_heading = "Identity")]
+    pub allow_writable: bool,
 
     /// Print the shell completions for SHELL (bash, zsh, fish, elvish,
     /// powershell) and exit.
@@ -344,7 +390,16 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         script: cgi::Limits {
             head_bytes: size(args.max_script_head),
             timeout: args.timeout,
-            process: cgi::spawn::Settings::default(),
+            process: cgi::spawn::Settings {
+                rlimits: cgi::spawn::Rlimits {
+                    cpu: args.limit_cpu,
+                    memory: args.limit_memory,
+                    procs: args.limit_procs,
+                    files: args.limit_files,
+                    fsize: args.limit_fsize,
+                },
+                umask: args.umask,
+            },
         },
         max_scripts: args.max_scripts as usize,
         auth: auth_settings(&args)?,
@@ -360,6 +415,10 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         http: http_limits(&args),
         proxy: proxy_settings(&args),
         log: log_settings(&args),
+        identity: server::identity::Settings {
+            user: args.user.clone(),
+            group: args.group.clone(),
+        },
         site,
     })
 }
@@ -463,5 +522,6 @@ mod tests {
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
         assert_eq!(config.log, log::Settings::default());
         assert_eq!(config.proxy, forwarded::Settings::default());
+        assert_eq!(config.identity, server::identity::Settings::default());
     }
 }

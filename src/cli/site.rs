@@ -45,6 +45,7 @@ pub fn folders(args: &Args) -> anyhow::Result<(Vec<Mount>, Option<static_files::
             prefix,
             handlers: handlers.clone(),
             index: index.clone(),
+            allow_writable: args.allow_writable,
         });
     }
     let static_dir = match (&args.static_dir, args.python) {

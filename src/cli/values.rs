@@ -33,6 +33,19 @@ pub fn body_size(s: &str) -> Result<u64, String> {
     size_up_to(s, MAX_BODY_SIZE, "1T")
 }
 
+/// A per-script size limit: at most [`MAX_BODY_SIZE`].
+pub fn limit_size(s: &str) -> Result<u64, String> {
+    size_up_to(s, MAX_BODY_SIZE, "1T")
+}
+
+/// `--limit-cpu`: a time of at least a second, rounded up to whole
+/// seconds (RLIMIT_CPU counts seconds).
+pub fn cpu_time(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    Ok(Duration::from_secs(secs.max(1)))
+}
+
 fn size_up_to(s: &str, max: u64, shown: &str) -> Result<u64, String> {
     let n = parse_size(s)?;
     if n > max {

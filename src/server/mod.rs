@@ -1,5 +1,6 @@
 //! The process: what runs once. Open the listeners (the ones systemd
-//! passed, [`activation`], or its own, [`listen`], [`unix_socket`]), say
+//! passed, [`activation`], or its own, [`listen`], [`unix_socket`]),
+//! become the user scripts run as ([`identity`]), say
 //! where rcgi serves, tell systemd it is ready ([`notify`]), accept
 //! connections until SIGINT or SIGTERM ([`accept`], [`signals`]), then
 //! stop cleanly ([`shutdown`]): no new connections, the running
@@ -8,6 +9,7 @@
 
 pub mod accept;
 pub mod activation;
+pub mod identity;
 pub mod listen;
 pub mod notify;
 pub mod shutdown;
@@ -46,6 +48,8 @@ pub struct Config {
     pub proxy: forwarded::Settings,
     pub site: dispatch::Settings,
     pub log: log::Settings,
+    /// Who rcgi and its scripts run as.
+    pub identity: identity::Settings,
 }
 
 /// What every connection thread shares.
@@ -61,6 +65,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let listeners = open_listeners(&config)?;
     let stop = signals::install().context("cannot install signal handlers")?;
     signals::on_hangup(log::reopen).context("cannot install the SIGHUP handler")?;
+    // Here, with the sockets bound and the files open, comes what must
+    // be done as whoever started rcgi (a cgroup folder for the requests,
+    // owned by the user to come) before it drops to that user for good.
+    identity::assume(&config.identity, &served_folders(&config.site))?;
     announce(&config.site, &listeners, config.bind_name.as_deref());
     let shared = Arc::new(Shared {
         http: config.http,
@@ -78,6 +86,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     drop(listeners);
     shutdown::drain(&shared.site.drain, config.shutdown_grace, &stop);
     Ok(())
+}
+
+/// The folders rcgi serves, which its user must be able to reach.
+fn served_folders(site: &dispatch::Settings) -> Vec<&std::path::Path> {
+    let mut folders: Vec<&std::path::Path> = site.mounts.iter().map(|m| m.root.as_path()).collect();
+    folders.extend(site.static_files.iter().map(|f| f.root.as_path()));
+    folders
 }
 
 /// The sockets systemd passed, or else those of the configuration.

@@ -133,6 +133,12 @@ impl Server {
         if !has_bind && !has_listen {
             cmd.args(["--bind", "127.0.0.1"]);
         }
+        // As root (CI), rcgi would run as nobody, who cannot reach the
+        // tests' temporary folders (mode 0700): keep root unless a test
+        // names its user.
+        if nix::unistd::Uid::effective().is_root() && !args.contains(&"--user") {
+            cmd.args(["--user", "root"]);
+        }
         Server::spawn(root, cmd.args(args))
     }
 

@@ -132,9 +132,10 @@ fn ended(job: &Job, script: &script::Script, exit: std::process::ExitStatus) -> 
     let how = match job.limits.process.rlimits.exceeded(exit) {
         Some(limit) => {
             crate::log::warn(format_args!(
-                "{}: pid {} exceeded {limit}",
+                "{}: pid {} exceeded {limit} ({})",
                 crate::log::Escaped(job.name),
-                script.pid()
+                script.pid(),
+                how.trim_start_matches("killed by ")
             ));
             format!("{how} (exceeded {limit})")
         }

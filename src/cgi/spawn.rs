@@ -73,18 +73,18 @@ pub struct Rlimits {
 
 impl Rlimits {
     /// The limit a script that ended with `exit` ran into, as the
-    /// operator set it: "--limit-cpu 2s (SIGXCPU)". Only the signals
+    /// operator set it: "--limit-cpu 2s". Only the signals
     /// the kernel sends for a limit tell; a failed allocation or fork
     /// shows as the script's own exit.
     pub fn exceeded(&self, exit: ExitStatus) -> Option<String> {
         match exit.signal()? {
             libc::SIGXCPU => {
                 let secs = self.cpu?.as_secs();
-                Some(format!("--limit-cpu {secs}s (SIGXCPU)"))
+                Some(format!("--limit-cpu {secs}s"))
             }
             libc::SIGXFSZ => {
                 let size = shown_size(self.fsize?);
-                Some(format!("--limit-fsize {size} (SIGXFSZ)"))
+                Some(format!("--limit-fsize {size}"))
             }
             _ => None,
         }

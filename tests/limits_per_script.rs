@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Root, Server};
+use common::Root;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Pid, Uid};
 

@@ -389,4 +389,79 @@ mod tests {
             "{text}"
         );
     }
+
+    /// The cgroup v2 mount, if there is one.
+    fn cgroup2_mount() -> Option<std::path::PathBuf> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        let line = mounts
+            .lines()
+            .find(|l| l.split(' ').nth(2) == Some("cgroup2"))?;
+        line.split(' ').nth(1).map(Into::into)
+    }
+
+    #[test]
+    fn starts_in_the_cgroup_given() {
+        let Some(mount) = cgroup2_mount() else {
+            eprintln!("not run: no cgroup v2 file system mounted here");
+            return;
+        };
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let own = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/");
+        let name = format!("rcgi-spawn-test-{}", std::process::id());
+        let dir = mount.join(own.trim_start_matches('/')).join(&name);
+        if let Err(e) = std::fs::create_dir(&dir) {
+            eprintln!(
+                "not run: cannot make a cgroup here ({}: {e})",
+                dir.display()
+            );
+            return;
+        }
+        let folder = File::open(&dir).unwrap();
+        let (mut child, mut pipes) = spawn(&Spawn {
+            program: Path::new("/bin/cat"),
+            args: &["/proc/self/cgroup".into()],
+            dir: Path::new("/"),
+            env: &Vec::new(),
+            input: &Input::Empty,
+            settings: &Settings::default(),
+            cgroup: Some(folder.as_fd()),
+        })
+        .unwrap();
+        let mut out = String::new();
+        fcntl(&pipes.stdout, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+        pipes.stdout.read_to_string(&mut out).unwrap();
+        child.reap();
+        let _ = std::fs::remove_dir(&dir);
+        let joined = out
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("");
+        assert!(joined.ends_with(&format!("/{name}")), "{out}");
+    }
+
+    #[test]
+    fn a_cgroup_that_cannot_be_joined_names_the_step() {
+        let not_a_cgroup = tempfile::tempdir().unwrap();
+        let folder = File::open(not_a_cgroup.path()).unwrap();
+        let e = spawn(&Spawn {
+            program: Path::new("/bin/true"),
+            args: &[],
+            dir: Path::new("/"),
+            env: &Vec::new(),
+            input: &Input::Empty,
+            settings: &Settings::default(),
+            cgroup: Some(folder.as_fd()),
+        })
+        .err()
+        .expect("no cgroup.procs there");
+        let text = e.to_string();
+        assert!(
+            text.contains("cannot join the request's cgroup before exec")
+                && text.contains("os error 2"),
+            "{text}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use nix::libc;
@@ -106,6 +107,9 @@ pub struct Plan<'a> {
     pub umask: u32,
     /// A cgroup v2 folder to join before exec.
     pub cgroup: Option<RawFd>,
+    /// The signals to set back to their default action
+    /// ([`changed_signals`]).
+    pub signals: &'static [c_int],
 }
 
 /// A step of the child's way to exec.
@@ -206,7 +210,7 @@ pub fn start(plan: &Plan) -> io::Result<Result<Started, Failed>> {
     let cloned = STACK.with(|stack| {
         let mut stack = stack.borrow_mut();
         if stack.len() < CHILD_STACK {
-            stack.resize(CHILD_STACK, 0);
+            *stack = vec![0; CHILD_STACK];
         }
         clone_on(&mut stack, &shared)
     });
@@ -368,16 +372,65 @@ fn prepare_and_exec(plan: &Plan) -> (Step, i32) {
     (Step::Exec, errno())
 }
 
-/// Every signal back to its default action (rcgi ignores SIGPIPE and
-/// handles SIGINT, SIGTERM and SIGHUP), while all are still blocked.
-fn default_signals(_: &Plan) -> c_int {
-    for signal in 1..NSIG {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
+/// The kernel's `struct sigaction` (not the C library's, which differs),
+/// for `rt_sigaction(2)` itself: the C library refuses the two signals
+/// it keeps for its threads, which rcgi may have inherited ignored.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// The default action, SIG_DFL, and nothing else.
+const DEFAULT_ACTION: KernelSigaction = KernelSigaction {
+    handler: 0,
+    flags: 0,
+    restorer: 0,
+    mask: 0,
+};
+
+/// rt_sigaction(2): sets `new` if given, reads the old action into `old`
+/// if given.
+fn rt_sigaction(
+    signal: c_int,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
+) -> c_int {
+    let new = new.map_or(std::ptr::null(), |n| n as *const KernelSigaction);
+    let old = old.map_or(std::ptr::null_mut(), |o| o as *mut KernelSigaction);
+    // SAFETY: the pointers are null or point to a kernel sigaction of
+    // ours; the last argument is the size of the kernel's signal set.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, new, old, 8usize) };
+    r as c_int
+}
+
+/// The signals whose action is not the default (rcgi ignores SIGPIPE and
+/// handles SIGINT, SIGTERM and SIGHUP; it may have inherited others
+/// ignored), found once, at the first start: rcgi sets its signal
+/// actions at start-up, before any script runs.
+pub fn changed_signals() -> &'static [c_int] {
+    static CHANGED: OnceLock<Vec<c_int>> = OnceLock::new();
+    CHANGED.get_or_init(|| {
+        (1..NSIG)
+            .filter(|&signal| {
+                let mut old = DEFAULT_ACTION;
+                rt_sigaction(signal, None, Some(&mut old)) == 0 && old.handler != 0
+            })
+            .collect()
+    })
+}
+
+/// Every signal rcgi changed back to its default action, while all are
+/// still blocked: neither an ignored SIGPIPE nor one of rcgi's handlers
+/// may reach the script (a handler would run in this child, in rcgi's
+/// memory, if a signal came before exec).
+fn default_signals(plan: &Plan) -> c_int {
+    for &signal in plan.signals {
+        if rt_sigaction(signal, Some(&DEFAULT_ACTION), None) < 0 {
+            return -1;
         }
-        // SAFETY: signal(2) takes a number and SIG_DFL; numbers the C
-        // library keeps for itself fail with EINVAL, which is ignored.
-        unsafe { libc::signal(signal, libc::SIG_DFL) };
     }
     0
 }

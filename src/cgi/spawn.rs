@@ -256,6 +256,7 @@ pub fn spawn(s: &Spawn) -> io::Result<(Script, Pipes)> {
         rlimits: &rlimits,
         umask: s.settings.umask,
         cgroup: s.cgroup.map(|fd| fd.as_raw_fd()),
+        signals: clone::changed_signals(),
     };
     let mut attempts = 0;
     let started = loop {
@@ -463,5 +464,33 @@ mod tests {
                 && text.contains("os error 2"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn scripts_get_default_signals_and_an_empty_mask() {
+        // The test binary ignores SIGPIPE, as rcgi does (Rust's runtime).
+        let (mut child, mut pipes) = spawn(&Spawn {
+            program: Path::new("/bin/cat"),
+            args: &["/proc/self/status".into()],
+            dir: Path::new("/"),
+            env: &Vec::new(),
+            input: &Input::Empty,
+            settings: &Settings::default(),
+            cgroup: None,
+        })
+        .unwrap();
+        let mut out = String::new();
+        fcntl(&pipes.stdout, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+        pipes.stdout.read_to_string(&mut out).unwrap();
+        child.reap();
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or("missing")
+                .to_string()
+        };
+        assert_eq!(field("SigIgn:"), "0000000000000000", "{out}");
+        assert_eq!(field("SigBlk:"), "0000000000000000", "{out}");
     }
 }

@@ -369,7 +369,12 @@ start_rcgi() {
     # A new log per start, created before it, so no stale start-up line is read.
     local logs="$WORK/rcgi-$RCGI_STARTS-$2"
     : >"$logs.error.log"
-    TMPDIR=$WORK "${RCGI_BIN_OF[$host]:-$RCGI_BIN}" --root "$WORK/cgi-bin" --bind 127.0.0.1 --port 0 \
+    local bin=${RCGI_BIN_OF[$host]:-$RCGI_BIN} user=()
+    # Started as root, an rcgi that knows --user would run as nobody, who
+    # cannot reach $WORK (mode 0700): keep root, as a baseline without
+    # --user does.
+    if [ "$(id -u)" = 0 ] && "$bin" --help | grep -q -- '--user'; then user=(--user root); fi
+    TMPDIR=$WORK "$bin" --root "$WORK/cgi-bin" --bind 127.0.0.1 --port 0 "${user[@]}" \
         "${@:3}" >"$logs.access.log" 2>"$logs.error.log" &
     RCGI_PID=$!
     started "$RCGI_PID"

@@ -44,6 +44,9 @@ fn contrib(name: &str) -> String {
 fn notify_socket(root: &Root) -> (UnixDatagram, PathBuf) {
     let path = root.path().join("notify");
     let socket = UnixDatagram::bind(&path).unwrap();
+    // Anyone may write to it, as to systemd's: an rcgi started as root
+    // without --user runs as nobody.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o777)).unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
     (socket, path)
 }

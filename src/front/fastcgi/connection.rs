@@ -99,6 +99,9 @@ fn next_begin(
         }
         conn.send_all(limits.idle_timeout)
             .map_err(|g| g.0.to_string())?;
+        if conn.eof && conn.has_bytes() {
+            return Err("connection closed mid-record".into());
+        }
         if conn.eof {
             return Ok(None);
         }

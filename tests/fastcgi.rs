@@ -601,3 +601,53 @@ fn output_waits_for_the_body_as_nginx_needs() {
     reply.stdout.splice(0..0, first.content);
     assert_eq!(reply.text().trim(), common::sha256_hex(&body));
 }
+
+#[test]
+fn a_stalled_body_gets_408() {
+    let root = Root::new();
+    root.script(
+        "reads.sh",
+        "#!/bin/sh\nbody=$(cat)\nprintf 'Content-Type: text/plain\\n\\n%s' \"$body\"\n",
+    );
+    let (server, addr) = start(&root, &["--idle-timeout", "1s"]);
+    let mut c = Conn::tcp(addr);
+    let mut params = fcgi::get_params("/cgi-bin/reads.sh");
+    params[0] = ("REQUEST_METHOD", "POST");
+    params.push(("CONTENT_LENGTH", "100"));
+    c.send(&fcgi::begin(1, fcgi::RESPONDER, false));
+    c.send(&fcgi::stream(fcgi::PARAMS, 1, &fcgi::pairs(&params)));
+    c.send(&fcgi::record(fcgi::STDIN, 1, b"only ten b"));
+    let reply = c.reply(1);
+    assert_eq!(reply.status(), 408);
+    wait_until("the script gone", || {
+        common::children_of(server.pid()).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn a_stop_lets_a_running_request_finish() {
+    let root = Root::new();
+    let gate = root.gate("gate");
+    root.script(
+        "held.sh",
+        "#!/bin/sh\nread x < ./gate\nprintf 'Content-Type: text/plain\\n\\nheld'\n",
+    );
+    let (server, addr) = start(&root, &["--shutdown-grace", "20s"]);
+    let mut c = Conn::tcp(addr);
+    c.send(&fcgi::request(
+        1,
+        true,
+        &fcgi::get_params("/cgi-bin/held.sh"),
+        b"",
+    ));
+    wait_until("the held script", || {
+        (!common::children_of(server.pid()).is_empty()).then_some(())
+    });
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    server.wait_stderr("stopping: 1 requests running");
+    open_gate(&gate);
+    assert_eq!(c.reply(1).text(), "held");
+    // The connection's last request: rcgi closes it, and exits.
+    assert!(c.closed());
+    assert_eq!(server.wait_exit().code(), Some(0));
+}

@@ -34,6 +34,9 @@ use crate::status::Refusal;
 const HOLD_MAX: usize = 192 * 1024;
 /// Bytes of a file read at once for [`Sink::send_file`].
 const FILE_STEP: usize = 64 * 1024;
+/// Reads one look at a readable connection makes at most (see
+/// [`Client::hangup`]), so a flood of records cannot hold it.
+const HANGUP_READS: usize = 16;
 const CLOSED: Gone = Gone("web server closed the connection mid-request");
 const ABORTED: Gone = Gone("web server aborted the request (ABORT_REQUEST)");
 
@@ -366,7 +369,7 @@ impl Client for FcgiClient<'_> {
     /// Reads what came: the end of the connection, or this request's
     /// `ABORT_REQUEST`, is the client gone; anything else is handled.
     fn hangup(&mut self) -> Hangup {
-        loop {
+        for _ in 0..HANGUP_READS {
             match self.read() {
                 Err(_) => return Hangup::Gone,
                 Ok(more) => match self.next_stdin() {
@@ -378,6 +381,7 @@ impl Client for FcgiClient<'_> {
                 },
             }
         }
+        Hangup::Quiet
     }
 
     fn stall_limit(&self) -> Duration {

@@ -99,6 +99,10 @@ fn next_begin(
         }
         conn.send_all(limits.idle_timeout)
             .map_err(|g| g.0.to_string())?;
+        // Records that keep coming for no request do not keep it open.
+        if Instant::now() >= idle {
+            return Ok(None);
+        }
         if conn.eof && conn.has_bytes() {
             return Err("connection closed mid-record".into());
         }
@@ -209,7 +213,7 @@ fn read_params(conn: &mut Conn, id: u16, limits: &Limits) -> Result<Option<Pairs
             return Err("connection closed in PARAMS".into());
         }
         conn.send_now().map_err(|g| g.0.to_string())?;
-        if conn.wait_readable(deadline).is_err() {
+        if Instant::now() >= deadline || conn.wait_readable(deadline).is_err() {
             return Err("PARAMS not received in time".into());
         }
         match conn.read_now() {

@@ -23,8 +23,8 @@ use super::record::{self, CANT_MPX_CONN};
 use super::stdin::StdinStream;
 use super::writer::Response;
 use crate::client::{Body, BodyError, Client, Fed, Gone, Hangup, Head, Served, Sink};
+use crate::front::body_clock;
 use crate::front::{BodyLimits, give};
-use crate::io::wait;
 use crate::status::Refusal;
 
 /// The most response bytes held back while the request body is still
@@ -148,15 +148,11 @@ impl<'c> FcgiClient<'c> {
 
     /// The moment a wait for the body must end.
     fn wait_until(&self) -> Instant {
-        let stall = wait::after(self.stall);
-        self.body.deadline().map_or(stall, |d| d.min(stall))
+        body_clock::wait_until(self.body.deadline(), self.stall)
     }
 
     fn timed_out(&self) -> Refusal {
-        match self.body.deadline() {
-            Some(d) if Instant::now() >= d => Refusal::new(408, "request body too slow"),
-            _ => Refusal::new(408, "request body not received in time"),
-        }
+        body_clock::timed_out(self.body.deadline())
     }
 }
 

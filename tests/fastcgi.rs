@@ -651,3 +651,31 @@ fn a_stop_lets_a_running_request_finish() {
     assert!(c.closed());
     assert_eq!(server.wait_exit().code(), Some(0));
 }
+
+#[test]
+fn http_and_fastcgi_at_once_or_fastcgi_alone() {
+    let root = Root::new();
+    root.script("env.sh", ENV);
+    let both = root.start(&["--fastcgi", "127.0.0.1:0", "--listen", "127.0.0.1:0"]);
+    assert!(
+        both.get("/cgi-bin/env.sh")
+            .text()
+            .contains("GATEWAY_INTERFACE=CGI/1.1")
+    );
+    let mut c = Conn::tcp(fcgi::address(&both));
+    c.send(&fcgi::request(
+        1,
+        false,
+        &fcgi::get_params("/cgi-bin/env.sh"),
+        b"",
+    ));
+    assert_eq!(c.reply(1).status(), 200);
+
+    let (alone, _) = start(&root, &[]);
+    let places = alone.listening();
+    assert!(!places.is_empty());
+    assert!(
+        places.iter().all(|p| !p.starts_with("http://")),
+        "an HTTP listener beside --fastcgi: {places:?}"
+    );
+}

@@ -154,6 +154,16 @@ fn script_filename_runs_only_scripts_inside_the_root() {
     assert_eq!(var(&env, "PATH_INFO"), Some("/more/info"));
     assert_eq!(var(&env, "SCRIPT_NAME"), Some("/cgi-bin/env.sh"));
 
+    // The root named through a symlinked folder is still the root.
+    let alias = outside.path().join("alias");
+    symlink(&base, &alias).unwrap();
+    let reply = ask(&format!("{}/env.sh", alias.display()));
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        var(&vars(&reply.text()), "SCRIPT_NAME"),
+        Some("/cgi-bin/env.sh")
+    );
+
     assert_eq!(ask(evil.to_str().unwrap()).status(), 403);
     assert_eq!(ask(&format!("{}/link.sh", base.display())).status(), 403);
     assert_eq!(ask(&format!("{}/../evil.sh", base.display())).status(), 400);
@@ -678,4 +688,40 @@ fn http_and_fastcgi_at_once_or_fastcgi_alone() {
         places.iter().all(|p| !p.starts_with("http://")),
         "an HTTP listener beside --fastcgi: {places:?}"
     );
+}
+
+#[test]
+fn many_requests_leave_no_descriptor_or_process_behind() {
+    let root = Root::new();
+    root.script("env.sh", ENV);
+    let (server, addr) = start(&root, &[]);
+    let warm = {
+        let mut c = Conn::tcp(addr);
+        c.send(&fcgi::request(
+            1,
+            false,
+            &fcgi::get_params("/cgi-bin/env.sh"),
+            b"",
+        ));
+        c.reply(1);
+        assert!(c.closed());
+        server.open_fds()
+    };
+    for _ in 0..20 {
+        let mut c = Conn::tcp(addr);
+        for _ in 0..10 {
+            c.send(&fcgi::request(
+                1,
+                true,
+                &fcgi::get_params("/cgi-bin/env.sh"),
+                b"x",
+            ));
+            assert_eq!(c.reply(1).status(), 200);
+        }
+    }
+    wait_until("the descriptors back to where they were", || {
+        (server.open_fds() <= warm).then_some(())
+    });
+    assert!(server.zombies().is_empty());
+    assert!(common::children_of(server.pid()).is_empty());
 }

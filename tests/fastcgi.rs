@@ -438,9 +438,15 @@ fn malformed_records_end_the_connection_with_a_log_line() {
 const HOLDS: &str = "#!/bin/sh\nsleep 300 &\necho $! > ./child.pid\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nwait\n";
 
 fn held_child(root: &Root) -> u32 {
+    held_child_after(root, 0)
+}
+
+/// The pid a new run of [`HOLDS`] wrote, other than `before`.
+fn held_child_after(root: &Root, before: u32) -> u32 {
     let file = root.path().join("child.pid");
     wait_until("the background pid", || {
-        fs::read_to_string(&file).ok()?.trim().parse::<u32>().ok()
+        let pid = fs::read_to_string(&file).ok()?.trim().parse::<u32>().ok()?;
+        (pid != before).then_some(pid)
     })
 }
 
@@ -463,6 +469,19 @@ fn abort_request_kills_the_scripts_group() {
     });
     let (reply, _) = c.reply_with_others(1);
     assert!(String::from_utf8_lossy(&reply.stdout).contains("started"));
+    // FCGI_KEEP_CONN: the connection goes on.
+    c.send(&fcgi::request(
+        2,
+        true,
+        &fcgi::get_params("/cgi-bin/holds.sh"),
+        b"",
+    ));
+    let second = held_child_after(&root, child);
+    c.send(&fcgi::record(fcgi::ABORT_REQUEST, 2, b""));
+    wait_until("the second background process killed", || {
+        is_dead(second).then_some(())
+    });
+    c.reply_with_others(2);
     wait_until("no zombies", || server.zombies().is_empty().then_some(()));
 }
 
@@ -724,4 +743,27 @@ fn many_requests_leave_no_descriptor_or_process_behind() {
     });
     assert!(server.zombies().is_empty());
     assert!(common::children_of(server.pid()).is_empty());
+}
+
+#[test]
+fn a_response_cut_by_the_timeout_gets_no_end() {
+    let root = Root::new();
+    root.script(
+        "stalls.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npart\\n'\nexec sleep 300\n",
+    );
+    let (_server, addr) = start(&root, &["--timeout", "1s"]);
+    let mut c = Conn::tcp(addr);
+    c.send(&fcgi::request(
+        1,
+        true,
+        &fcgi::get_params("/cgi-bin/stalls.sh"),
+        b"",
+    ));
+    let mut stdout = Vec::new();
+    while let Some(r) = c.read_record().unwrap() {
+        assert_ne!(r.kind, fcgi::END_REQUEST, "a cut response looked complete");
+        stdout.extend(r.content);
+    }
+    assert!(String::from_utf8_lossy(&stdout).ends_with("part\n"));
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use super::Limits;
 use super::conn::Conn;
 use super::incoming::{self, Event};
 use super::record::{self, CANT_MPX_CONN};
@@ -24,7 +25,7 @@ use super::stdin::StdinStream;
 use super::writer::Response;
 use crate::client::{Body, BodyError, Client, Fed, Gone, Hangup, Head, Served, Sink};
 use crate::front::body_clock;
-use crate::front::{BodyLimits, give};
+use crate::front::give;
 use crate::status::Refusal;
 
 /// The most response bytes held back while the request body is still
@@ -48,6 +49,8 @@ pub struct FcgiClient<'c> {
     response: Response,
     /// Why the connection cannot carry another request, if it cannot.
     pub broken: Option<String>,
+    /// The web server sent `ABORT_REQUEST`: it wants the request's end.
+    aborted: bool,
     stall: Duration,
 }
 
@@ -57,29 +60,38 @@ impl<'c> FcgiClient<'c> {
         id: u16,
         declared: Option<u64>,
         head_only: bool,
-        limits: (BodyLimits, Duration, usize),
+        limits: &Limits,
     ) -> FcgiClient<'c> {
-        let (body, stall, max_conns) = limits;
         FcgiClient {
             conn,
             id,
-            max_conns,
-            body: StdinStream::new(declared, body),
+            max_conns: limits.max_connections,
+            body: StdinStream::new(declared, limits.body),
             response: Response::new(id, head_only),
             broken: None,
-            stall,
+            aborted: false,
+            stall: limits.idle_timeout,
         }
     }
 
     /// Ends the request (`FCGI_END_REQUEST` with the script's exit
-    /// status) and sends what is queued; true if the connection can
-    /// carry another request.
-    pub fn end(mut self, app_status: u32) -> (bool, Option<String>) {
-        self.response.end(app_status, &mut self.conn.out);
+    /// status) and sends what is queued: Ok(true) if the connection can
+    /// carry another request, Ok(false) if it must close (a response cut
+    /// short gets no end, so that it does not look complete), Err(why)
+    /// if it failed.
+    pub fn end(mut self, app_status: u32) -> Result<bool, String> {
+        // An aborted request ends as the spec asks, cut or not.
+        let cut = self.response.cut() && !self.aborted;
+        if !cut {
+            self.response.end(app_status, &mut self.conn.out);
+        }
         if let Err(gone) = self.conn.send_all(self.stall) {
             self.broken.get_or_insert_with(|| gone.0.to_string());
         }
-        (self.broken.is_none(), self.broken)
+        match self.broken {
+            Some(why) => Err(why),
+            None => Ok(!cut),
+        }
     }
 
     /// Whether the script's output waits for the end of the body: nginx
@@ -112,7 +124,12 @@ impl<'c> FcgiClient<'c> {
             };
             match event {
                 Event::Stdin(id, data) if id == self.id => return Ok(Some(data)),
-                Event::Abort(id) if id == self.id => return Err(self.lost(ABORTED)),
+                // The request ends (its END_REQUEST follows); the
+                // connection can carry the next one.
+                Event::Abort(id) if id == self.id => {
+                    self.aborted = true;
+                    return Err(ABORTED);
+                }
                 Event::Begin { id, .. } if id != self.id => {
                     record::end_request(&mut self.conn.out, id, 0, CANT_MPX_CONN);
                 }

@@ -147,8 +147,7 @@ fn request(conn: &mut Conn, begin: &Begin, limits: &Limits, site: &Site) -> Resu
     let built = request::build(&pairs, &site.settings.mounts, conn.local(), conn.peer());
     let declared = built.as_ref().ok().and_then(|b| b.content_length);
     let head_only = built.as_ref().is_ok_and(|b| b.req.head_only());
-    let client_limits = (limits.body, limits.idle_timeout, limits.max_connections);
-    let mut client = FcgiClient::new(conn, begin.id, declared, head_only, client_limits);
+    let mut client = FcgiClient::new(conn, begin.id, declared, head_only, limits);
     let (req, served) = match built {
         Ok(built) => {
             let mut req = built.req;
@@ -160,14 +159,13 @@ fn request(conn: &mut Conn, begin: &Begin, limits: &Limits, site: &Site) -> Resu
             (None, reply::refusal(&mut client, &e))
         }
     };
-    let (clean, why) = client.end(app_status(&served));
+    let ended = client.end(app_status(&served));
     if let Some(req) = &req {
         access::record(req, &served, started);
     }
-    match why {
-        Some(why) if !clean => Err(why),
-        _ => Ok(!served.close),
-    }
+    // A response longer or shorter than its length still ends with its
+    // END_REQUEST (the records stay whole); one cut short does not.
+    ended
 }
 
 /// The script's exit code for `FCGI_END_REQUEST` (0 when none ran).

@@ -767,3 +767,18 @@ fn a_response_cut_by_the_timeout_gets_no_end() {
     }
     assert!(String::from_utf8_lossy(&stdout).ends_with("part\n"));
 }
+
+#[test]
+fn a_get_without_content_length_gets_none() {
+    let root = Root::new();
+    root.script("env.sh", ENV);
+    let (_server, addr) = start(&root, &[]);
+    let mut c = Conn::tcp(addr);
+    let mut params = fcgi::get_params("/cgi-bin/env.sh");
+    // nginx sends the param empty.
+    params.push(("CONTENT_LENGTH", ""));
+    c.send(&fcgi::request(1, false, &params, b""));
+    let env = vars(&c.reply(1).text());
+    assert_eq!(var(&env, "CONTENT_LENGTH"), None);
+    assert_eq!(var(&env, "REQUEST_METHOD"), Some("GET"));
+}

@@ -20,7 +20,7 @@ use nix::errno::Errno;
 use super::Limits;
 use super::conn::Conn;
 use super::incoming::{self, Event};
-use super::record::{self, CANT_MPX_CONN};
+use super::record::{self, CANT_MPX_CONN, STDIN};
 use super::stdin::StdinStream;
 use super::writer::Response;
 use crate::client::{Body, BodyError, Client, Fed, Gone, Hangup, Head, Served, Sink};
@@ -62,7 +62,7 @@ impl<'c> FcgiClient<'c> {
         head_only: bool,
         limits: &Limits,
     ) -> FcgiClient<'c> {
-        FcgiClient {
+        let mut client = FcgiClient {
             conn,
             id,
             max_conns: limits.max_connections,
@@ -71,7 +71,29 @@ impl<'c> FcgiClient<'c> {
             broken: None,
             aborted: false,
             stall: limits.idle_timeout,
+        };
+        client.note_empty_body();
+        client
+    }
+
+    /// A body of unknown length whose end arrived with the params (a GET
+    /// from nginx, which sends `CONTENT_LENGTH` empty) is known empty
+    /// before dispatch asks: it is not spooled, and the script gets no
+    /// `CONTENT_LENGTH`, as over HTTP.
+    fn note_empty_body(&mut self) {
+        if self.body.declared().is_some_and(|n| n > 0) {
+            return;
         }
+        let len = match self.conn.record() {
+            Ok(Some((h, content, len)))
+                if h.kind == STDIN && h.id == self.id && content.is_empty() =>
+            {
+                len
+            }
+            _ => return,
+        };
+        self.conn.consume(len);
+        let _ = self.body.push(Vec::new());
     }
 
     /// Ends the request (`FCGI_END_REQUEST` with the script's exit

@@ -94,7 +94,15 @@ pub struct Args {
     #[arg(long = "listen", value_name = "ADDR", value_parser = listen::Address::parse, conflicts_with_all = ["port", "bind"], help_heading = "Serving")]
     pub listen: Vec<listen::Address>,
 
-    /// Permission bits of a Unix socket rcgi makes (--listen unix:...).
+    /// Serve FastCGI on ADDR (repeatable): IP:PORT, [IPV6]:PORT, or
+    /// unix:/path/to.sock, for a web server's fastcgi_pass (as to
+    /// fcgiwrap). With --fastcgi, HTTP is served only on --listen
+    /// addresses.
+    #[arg(long = "fastcgi", value_name = "ADDR", value_parser = listen::Address::parse, help_heading = "Serving")]
+    pub fastcgi: Vec<listen::Address>,
+
+    /// Permission bits of a Unix socket rcgi makes (--listen or --fastcgi
+    /// unix:...).
     #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode, help_heading = "Serving")]
     pub socket_mode: u32,
 
@@ -408,6 +416,7 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
     let (listen, sockets) = serving::listeners(&args, addr)?;
     Ok(server::Config {
         listen,
+        fastcgi: args.fastcgi.clone(),
         sockets,
         bind_name,
         max_connections: args.max_connections as usize,

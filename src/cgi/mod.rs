@@ -10,6 +10,7 @@
 //! The engine knows requests, not sockets: the client's side is a
 //! [`Client`] that a front end provides.
 
+pub mod custody;
 pub mod end;
 pub mod env;
 pub mod exchange;
@@ -34,6 +35,7 @@ use nix::sys::signal::Signal;
 use crate::client::{Client, ScriptRun, Served};
 use crate::io::pipe::{BULK_PIPE, enlarge_pipe};
 use crate::record::Record;
+use custody::Custody;
 use end::End;
 use exchange::Exchange;
 use spawn::Input;
@@ -120,6 +122,15 @@ pub enum Ran {
     Redirect(Vec<u8>),
 }
 
+/// Spawns the job's script and takes it into custody (owned from before
+/// its spawn, so that no reaper of orphans can mistake it for one).
+fn start(job: &Job, input: Input) -> std::io::Result<(script::Script, spawn::Pipes, Custody)> {
+    let admission = custody::admit();
+    let (script, pipes) = spawn::spawn(job.program, &job.args, job.dir, &job.env, &input)?;
+    let custody = Custody::new(script.pid(), admission, job.name);
+    Ok((script, pipes, custody))
+}
+
 pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
     let input = match std::mem::replace(&mut job.stdin, Stdin::Empty) {
         Stdin::Empty => Input::Empty,
@@ -129,9 +140,8 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
     if let Some(record) = job.record {
         record.script(job.name, &job.env);
     }
-    let started = spawn::spawn(job.program, &job.args, job.dir, &job.env, &input);
-    drop(input);
-    let (mut script, pipes) = match started {
+    let started = start(&job, input);
+    let (mut script, pipes, custody) = match started {
         Ok(started) => started,
         Err(e) => return verdict::not_started(client, &job, &e),
     };
@@ -158,6 +168,7 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         script.signal(Signal::SIGKILL);
     }
     let exit = script.reap();
+    custody.end();
     let ended = format!(
         "{} after {:.1}ms",
         script::describe(exit),

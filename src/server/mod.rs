@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::cgi::custody;
 use crate::dispatch::{self, Site};
 use crate::forwarded;
 use crate::front::http;
@@ -41,6 +42,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long running requests may go on after SIGINT or SIGTERM.
     pub shutdown_grace: Duration,
+    /// What a request may leave running, and how it is held.
+    pub custody: custody::Settings,
     pub http: http::Limits,
     /// Whose forwarded headers are heard.
     pub proxy: forwarded::Settings,
@@ -59,6 +62,7 @@ pub struct Shared {
 pub fn run(config: Config) -> anyhow::Result<()> {
     log::init(&config.log)?;
     let listeners = open_listeners(&config)?;
+    custody::start(&config.custody).context("cannot set up custody of scripts")?;
     let stop = signals::install().context("cannot install signal handlers")?;
     signals::on_hangup(log::reopen).context("cannot install the SIGHUP handler")?;
     announce(&config.site, &listeners, config.bind_name.as_deref());
@@ -77,6 +81,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     accept::take_queued(&listeners, &shared);
     drop(listeners);
     shutdown::drain(&shared.site.drain, config.shutdown_grace, &stop);
+    custody::stop();
     Ok(())
 }
 

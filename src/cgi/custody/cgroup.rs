@@ -33,22 +33,35 @@ pub struct Tree {
     next: AtomicU64,
 }
 
-/// One request's cgroup.
+/// One request's cgroup. It holds no descriptor while pooled.
 pub struct Slot {
     pub dir: PathBuf,
-    events: File,
+    /// Its `cgroup.events`, while the warden waits on it.
+    events: Option<File>,
 }
 
 impl Slot {
-    /// Readable with POLLPRI when `populated` changes.
-    pub fn events_fd(&self) -> BorrowedFd<'_> {
-        self.events.as_fd()
+    /// Readable with POLLPRI when `populated` changes (once
+    /// [`Slot::watch`] has opened it).
+    pub fn events_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.events.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Opens `cgroup.events` to be polled.
+    pub fn watch(&mut self) {
+        self.events = File::open(self.dir.join("cgroup.events")).ok();
     }
 
     /// Whether a live process is in it.
     pub fn populated(&self) -> bool {
         let mut text = [0u8; 256];
-        match self.events.read_at(&mut text, 0) {
+        let read = match &self.events {
+            Some(file) => file.read_at(&mut text, 0),
+            None => {
+                File::open(self.dir.join("cgroup.events")).and_then(|f| f.read_at(&mut text, 0))
+            }
+        };
+        match read {
             Ok(n) => text[..n]
                 .split(|&b| b == b'\n')
                 .any(|l| l == b"populated 1"),
@@ -158,12 +171,12 @@ impl Tree {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let dir = self.base.join(format!("req-{n}"));
         fs::create_dir(&dir)?;
-        let events = File::open(dir.join("cgroup.events"))?;
-        Ok(Slot { dir, events })
+        Ok(Slot { dir, events: None })
     }
 
     /// Takes back an empty request cgroup.
-    pub fn give_back(&self, slot: Slot) {
+    pub fn give_back(&self, mut slot: Slot) {
+        slot.events = None;
         let mut pool = self.pool();
         if pool.len() < MAX_POOLED {
             pool.push(slot);

@@ -73,8 +73,13 @@ static WARDEN: OnceLock<&'static Warden> = OnceLock::new();
 pub fn start(settings: &Settings) -> anyhow::Result<()> {
     owned::become_subreaper()?;
     let tree = match settings.contain {
-        Contain::Session => None,
-        Contain::Auto => cgroup::Tree::make().map_err(|why| log_session(&why)).ok(),
+        Contain::Session => {
+            log_session("--contain session");
+            None
+        }
+        Contain::Auto => cgroup::Tree::make()
+            .map_err(|why| log_session(&format!("no cgroup: {why}")))
+            .ok(),
         Contain::Cgroup => match cgroup::Tree::make() {
             Ok(tree) => Some(tree),
             Err(why) => bail!("--contain cgroup: {why} (--contain session works without cgroups)"),
@@ -106,7 +111,7 @@ pub fn start(settings: &Settings) -> anyhow::Result<()> {
 
 fn log_session(why: &str) {
     crate::log::info(format_args!(
-        "requests contained by process group and session (no cgroup: {why})"
+        "requests contained by process group and session, as subreaper ({why})"
     ));
 }
 

@@ -65,7 +65,10 @@ pub struct Leftover {
 }
 
 impl Leftover {
-    pub fn new(members: Members, request: String, linger: Option<Duration>) -> Leftover {
+    pub fn new(mut members: Members, request: String, linger: Option<Duration>) -> Leftover {
+        if let Members::Cgroup(slot) = &mut members {
+            slot.watch();
+        }
         let since = Instant::now();
         Leftover {
             members,
@@ -213,8 +216,11 @@ impl Watch {
         }
         let mut fds = vec![PollFd::new(self.wake.as_fd(), PollFlags::POLLIN)];
         for held in &self.held {
-            if let Members::Cgroup(slot) = &held.members {
-                fds.push(PollFd::new(slot.events_fd(), PollFlags::POLLPRI));
+            if let Some(fd) = match &held.members {
+                Members::Cgroup(slot) => slot.events_fd(),
+                _ => None,
+            } {
+                fds.push(PollFd::new(fd, PollFlags::POLLPRI));
             }
         }
         fds.extend(

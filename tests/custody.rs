@@ -138,7 +138,7 @@ fn root() -> Root {
 
 /// The containment paths this machine can run, saying which it cannot.
 fn paths() -> Vec<&'static str> {
-    match cgroup_usable() {
+    match common::cgroup_usable() {
         Ok(()) => vec!["session", "cgroup"],
         Err(why) => {
             eprintln!(
@@ -147,33 +147,6 @@ fn paths() -> Vec<&'static str> {
             vec!["session"]
         }
     }
-}
-
-/// Whether a cgroup2 folder can be made where this process is (what
-/// rcgi tries at start).
-fn cgroup_usable() -> Result<(), String> {
-    let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
-    let mount = info
-        .lines()
-        .find_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fields: Vec<&str> = left.split(' ').collect();
-            (right.starts_with("cgroup2 ") && fields.get(3) == Some(&"/"))
-                .then(|| fields[4].to_string())
-        })
-        .ok_or("no cgroup2 mount")?;
-    let own = fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
-    let own = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .ok_or("no cgroup2 line in /proc/self/cgroup")?
-        .to_string();
-    let probe = Path::new(&mount)
-        .join(own.trim_start_matches('/'))
-        .join(format!("rcgi-probe-{}", std::process::id()));
-    fs::create_dir(&probe).map_err(|e| format!("mkdir {}: {e}", probe.display()))?;
-    let _ = fs::remove_dir(&probe);
-    Ok(())
 }
 
 fn start(root: &Root, path: &str, extra: &[&str]) -> Server {
@@ -318,7 +291,7 @@ fn unlimited_linger_leaves_them_running() {
 
 #[test]
 fn a_forced_cgroup_path_that_cannot_run_refuses_to_start() {
-    if cgroup_usable().is_ok() {
+    if common::cgroup_usable().is_ok() {
         eprintln!(
             "custody: a cgroup2 folder can be made here; the refusal of --contain cgroup is not tested"
         );

@@ -125,9 +125,10 @@ pub enum Ran {
 /// Spawns the job's script and takes it into custody (owned from before
 /// its spawn, so that no reaper of orphans can mistake it for one).
 fn start(job: &Job, input: Input) -> std::io::Result<(script::Script, spawn::Pipes, Custody)> {
-    let admission = custody::admit();
+    let mut custody = Custody::prepare(job.name);
     let (script, pipes) = spawn::spawn(job.program, &job.args, job.dir, &job.env, &input)?;
-    let custody = Custody::new(script.pid(), admission, job.name);
+    // std's spawn cannot start it in custody.cgroup(): moved after.
+    custody.started(script.pid(), false);
     Ok((script, pipes, custody))
 }
 

@@ -10,7 +10,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -83,6 +83,11 @@ impl Slot {
     /// the kernel has no `cgroup.kill`.
     pub fn kill(&self) -> bool {
         fs::write(self.dir.join("cgroup.kill"), b"1").is_ok()
+    }
+
+    /// Its folder, open for `clone3`'s CLONE_INTO_CGROUP.
+    pub fn open(&self) -> Option<OwnedFd> {
+        File::open(&self.dir).ok().map(OwnedFd::from)
     }
 
     /// Moves process `pid` into it.
@@ -184,6 +189,25 @@ impl Tree {
             drop(pool);
             let _ = fs::remove_dir(&slot.dir);
         }
+    }
+
+    /// Gives the folder to `uid`:`gid`, so that rcgi can still move
+    /// scripts and make and remove request cgroups after it drops root.
+    /// Call before the drop.
+    pub fn give_to(&self, uid: u32, gid: u32) -> io::Result<()> {
+        let (uid, gid) = (Some(uid), Some(gid));
+        let mut dirs = vec![self.base.clone(), self.base.join("server")];
+        dirs.extend(self.pool().iter().map(|slot| slot.dir.clone()));
+        for dir in dirs {
+            std::os::unix::fs::chown(&dir, uid, gid)?;
+            for file in ["cgroup.procs", "cgroup.kill", "cgroup.subtree_control"] {
+                let path = dir.join(file);
+                if path.exists() {
+                    std::os::unix::fs::chown(path, uid, gid)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// At exit: rcgi goes back where it was, and its folder is removed

@@ -18,6 +18,7 @@ pub mod owned;
 pub mod procs;
 pub mod warden;
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use nix::errno::Errno;
 use nix::sys::signal::killpg;
 use nix::unistd::Pid;
 
-pub use owned::{Admission, admit};
+use owned::{Admission, admit};
 use warden::{Leftover, Members, Warden};
 
 /// How long what a request started may run on after its request ends,
@@ -132,28 +133,81 @@ pub fn stop() {
     }
 }
 
-/// One request's processes, from its script's spawn to after its reaping.
+/// Gives the cgroup folder (if custody uses one) to the user rcgi is
+/// about to become. Call after [`start`], before dropping root.
+pub fn give_to(uid: u32, gid: u32) -> std::io::Result<()> {
+    match WARDEN.get().and_then(|w| w.cgroups.as_ref()) {
+        Some(tree) => tree.give_to(uid, gid),
+        None => Ok(()),
+    }
+}
+
+/// One request's processes, from before its script's spawn to after its
+/// reaping.
 pub struct Custody {
-    pid: i32,
+    /// Held from before the spawn until the script is owned.
+    admission: Option<Admission>,
+    /// The script, once started.
+    pid: Option<i32>,
     request: String,
     slot: Option<cgroup::Slot>,
+    /// The slot's folder, open for a spawn into it (CLONE_INTO_CGROUP).
+    folder: Option<OwnedFd>,
     released: bool,
 }
 
 impl Custody {
-    /// Takes charge of the script `pid` just spawned under `admission`.
-    pub fn new(pid: u32, admission: Admission, request: &[u8]) -> Custody {
-        let pid = i32::try_from(pid).unwrap_or(i32::MAX);
-        owned::own(pid, admission);
+    /// Before a spawn: the admission that keeps the reaper of orphans
+    /// off the new script, and the request's cgroup, if custody uses one.
+    pub fn prepare(request: &[u8]) -> Custody {
+        let admission = admit();
         let slot = WARDEN
             .get()
             .and_then(|w| w.cgroups.as_ref())
-            .and_then(|tree| enter_cgroup(tree, pid));
+            .and_then(|tree| {
+                tree.take()
+                    .map_err(|e| {
+                        crate::log::warn(format_args!("cannot make a request cgroup: {e}"))
+                    })
+                    .ok()
+            });
         Custody {
-            pid,
+            admission: Some(admission),
+            pid: None,
             request: String::from_utf8_lossy(request).into_owned(),
+            folder: slot.as_ref().and_then(cgroup::Slot::open),
             slot,
             released: false,
+        }
+    }
+
+    /// The request cgroup's folder, for a spawn that starts the script in
+    /// it (`clone3` with CLONE_INTO_CGROUP).
+    pub fn cgroup(&self) -> Option<BorrowedFd<'_>> {
+        self.folder.as_ref().map(|f| f.as_fd())
+    }
+
+    /// The script `pid` has started; `placed` if the spawn started it in
+    /// [`Custody::cgroup`]. If not, it is moved there now: until the spawn
+    /// does it, a child the script forks in that instant stays outside
+    /// (an orphan of the session path, when it outlives its parent).
+    pub fn started(&mut self, pid: u32, placed: bool) {
+        let pid = i32::try_from(pid).unwrap_or(i32::MAX);
+        self.pid = Some(pid);
+        if let Some(admission) = self.admission.take() {
+            owned::own(pid, admission);
+        }
+        self.folder = None;
+        if placed {
+            return;
+        }
+        if let Some(slot) = &self.slot {
+            if let Err(e) = slot.enter(pid) {
+                crate::log::warn(format_args!(
+                    "cannot move script {pid} into {}: {e}",
+                    slot.dir.display()
+                ));
+            }
         }
     }
 
@@ -164,10 +218,18 @@ impl Custody {
 
     fn release(&mut self) {
         self.released = true;
-        owned::disown(self.pid);
+        self.admission = None;
         let Some(warden) = WARDEN.get() else {
             return;
         };
+        let Some(pid) = self.pid else {
+            // Never started: the cgroup is empty.
+            if let (Some(slot), Some(tree)) = (self.slot.take(), &warden.cgroups) {
+                tree.give_back(slot);
+            }
+            return;
+        };
+        owned::disown(pid);
         let request = std::mem::take(&mut self.request);
         match self.slot.take() {
             Some(slot) if !slot.populated() => {
@@ -179,8 +241,8 @@ impl Custody {
                 let leftover = Leftover::new(Members::Cgroup(slot), request, warden.linger);
                 warden.hand_over(leftover);
             }
-            None if warden.linger.is_some() && group_alive(self.pid) => {
-                let leftover = Leftover::new(Members::Group(self.pid), request, warden.linger);
+            None if warden.linger.is_some() && group_alive(pid) => {
+                let leftover = Leftover::new(Members::Group(pid), request, warden.linger);
                 warden.hand_over(leftover);
             }
             None => warden.poke(),
@@ -192,27 +254,6 @@ impl Drop for Custody {
     fn drop(&mut self) {
         if !self.released {
             self.release();
-        }
-    }
-}
-
-/// Moves the script into a request cgroup. Until the spawn starts it
-/// there (CLONE_INTO_CGROUP), a script that forks at once may have a
-/// child outside it: that child is an orphan of the session path.
-fn enter_cgroup(tree: &cgroup::Tree, pid: i32) -> Option<cgroup::Slot> {
-    let slot = tree
-        .take()
-        .map_err(|e| crate::log::warn(format_args!("cannot make a request cgroup: {e}")))
-        .ok()?;
-    match slot.enter(pid) {
-        Ok(()) => Some(slot),
-        Err(e) => {
-            crate::log::warn(format_args!(
-                "cannot move script {pid} into {}: {e}",
-                slot.dir.display()
-            ));
-            tree.give_back(slot);
-            None
         }
     }
 }

@@ -98,3 +98,35 @@ impl Exclusive {
 pub fn become_subreaper() -> nix::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(pid: i32, pgid: i32, sid: i32) -> Stat {
+        Stat {
+            pid,
+            ppid: 1,
+            pgid,
+            sid,
+            zombie: false,
+            start: 1,
+        }
+    }
+
+    #[test]
+    fn a_script_is_the_engines_from_its_admission_to_its_disowning() {
+        // Pids no real process of this test has.
+        let (script, other) = (i32::MAX - 7, i32::MAX - 8);
+        let admission = admit();
+        own(script, admission);
+        let ex = exclusive();
+        assert!(ex.engine_has(&stat(script, script, script)));
+        // Its background child, in its group: the engine's while it runs.
+        assert!(ex.engine_has(&stat(other, script, 1)));
+        assert!(!ex.engine_has(&stat(other, other, other)));
+        drop(ex);
+        disown(script);
+        assert!(!exclusive().engine_has(&stat(script, script, script)));
+    }
+}

@@ -283,18 +283,17 @@ impl Watch {
         self.held.push(leftover);
     }
 
-    /// Whether a leftover held already covers `s`.
+    /// Whether a leftover held already covers `s`, or a request cgroup
+    /// holds it (its request's custody will see to it).
     fn claims(&self, s: &Stat) -> bool {
-        if in_request_cgroup(s.pid) {
-            return true;
-        }
-        self.held.iter().any(|l| match &l.members {
+        let held = self.held.iter().any(|l| match &l.members {
             Members::Group(key) => s.pgid == *key || s.sid == *key,
             Members::Orphans(orphans) => orphans
                 .iter()
                 .any(|o| s.pid == o.pid || s.pgid == o.pid || s.sid == o.pid),
             Members::Cgroup(_) => false,
-        })
+        });
+        held || (self.warden.cgroups.is_some() && in_request_cgroup(s.pid))
     }
 
     /// Ends a leftover whose processes are gone, kills one whose time

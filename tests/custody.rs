@@ -270,7 +270,7 @@ fn stopping_rcgi_kills_every_leftover_at_once() {
 fn unlimited_linger_leaves_them_running() {
     let root = root();
     let server = root.start(&["--linger", "unlimited", "--contain", "session"]);
-    server.wait_stderr("--linger unlimited: what requests leave running is never killed");
+    server.wait_stderr("--linger unlimited: what requests leave running may run for ever");
     let r = server.get("/cgi-bin/leaver.sh");
     assert_eq!(r.status, 200);
     let left = Leftovers::read(&root.path());

@@ -98,11 +98,11 @@ pub fn start(settings: &Settings) -> anyhow::Result<()> {
     }
     match settings.linger {
         Some(linger) => crate::log::info(format_args!(
-            "what a request leaves running is killed {}s after it ends (--linger)",
+            "what a request leaves running may outlive it by {}s (--linger)",
             linger.as_secs_f64()
         )),
         None => crate::log::warn(format_args!(
-            "--linger unlimited: what requests leave running is never killed"
+            "--linger unlimited: what requests leave running may run for ever"
         )),
     }
     let warden = warden::start(settings.linger, tree)?;

@@ -322,18 +322,15 @@ impl Watch {
     /// time, each is logged (before the kill, while its command line can
     /// still be read).
     fn kill(&mut self, leftover: &Leftover, table: &mut Option<Vec<Stat>>) -> usize {
-        let note = |pids: &[i32]| {
-            if !leftover.killed {
-                log_kills(leftover, pids);
-            }
-        };
+        let first = !leftover.killed;
         match &leftover.members {
             Members::Cgroup(slot) => {
                 let pids = slot.members(usize::MAX);
-                note(&pids);
+                let commands = if first { commands(&pids) } else { Vec::new() };
                 if !slot.kill() {
                     self.kill_each(pids.iter().filter_map(|&p| procs::stat(p)).collect());
                 }
+                log_kills(leftover, &commands, pids.len());
                 pids.len()
             }
             members => {
@@ -351,8 +348,11 @@ impl Watch {
                     .filter(|s| !s.zombie && !exclusive.engine_has(s))
                     .collect();
                 let pids: Vec<i32> = victims.iter().map(|s| s.pid).collect();
-                note(&pids);
+                let commands = if first { commands(&pids) } else { Vec::new() };
                 self.kill_each(victims);
+                // Logged after the lock is let go: a slow log holds no spawn.
+                drop(exclusive);
+                log_kills(leftover, &commands, pids.len());
                 pids.len()
             }
         }
@@ -410,25 +410,37 @@ fn in_request_cgroup(pid: i32) -> bool {
         .is_ok_and(|t| t.lines().any(|l| l.starts_with("0::") && l.contains(&mine)))
 }
 
-/// One warn line per killed process (the first few), then a count.
-fn log_kills(leftover: &Leftover, pids: &[i32]) {
+/// The command lines of the first few of `pids`, read before they are
+/// killed (a dead process has none).
+fn commands(pids: &[i32]) -> Vec<(i32, String)> {
+    pids.iter()
+        .take(MAX_LOGGED)
+        .map(|&pid| (pid, procs::command(pid)))
+        .collect()
+}
+
+/// One warn line per killed process (the first few, `named`), then a
+/// count of the rest; nothing when `named` is empty (a kill repeated).
+fn log_kills(leftover: &Leftover, named: &[(i32, String)], killed: usize) {
+    if named.is_empty() {
+        return;
+    }
     let after = match leftover.members {
         Members::Orphans(_) => "rcgi adopted it",
         _ => "its request ended",
     };
     let elapsed = leftover.since.elapsed().as_secs_f64();
-    for &pid in pids.iter().take(MAX_LOGGED) {
+    for (pid, command) in named {
         log::warn(format_args!(
-            "{}: killed leftover pid {pid} ({}), still running {elapsed:.1}s after {after} (--linger)",
+            "{}: killed leftover pid {pid} ({command}), still running {elapsed:.1}s after {after} (--linger)",
             leftover.request,
-            procs::command(pid)
         ));
     }
-    if pids.len() > MAX_LOGGED {
+    if killed > named.len() {
         log::warn(format_args!(
             "{}: killed {} more leftover processes",
             leftover.request,
-            pids.len() - MAX_LOGGED
+            killed - named.len()
         ));
     }
 }

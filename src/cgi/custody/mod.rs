@@ -14,6 +14,7 @@
 //! session plus the adopted orphans ([`procs`]), anywhere.
 
 pub mod cgroup;
+pub mod leftover;
 pub mod owned;
 pub mod procs;
 pub mod warden;
@@ -27,8 +28,9 @@ use nix::errno::Errno;
 use nix::sys::signal::killpg;
 use nix::unistd::Pid;
 
+use leftover::{Leftover, Members};
 use owned::{Admission, admit};
-use warden::{Leftover, Members, Warden};
+use warden::Warden;
 
 /// How long what a request started may run on after its request ends,
 /// unless `--linger` says otherwise.

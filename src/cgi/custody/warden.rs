@@ -21,14 +21,13 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, poll};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-use super::cgroup::{Slot, Tree};
+use super::cgroup::Tree;
+use super::leftover::{Leftover, Members, belongs, commands, gone, in_request_cgroup, log_kills};
 use super::owned;
 use super::procs::{self, Handle, Stat};
 use crate::io::wait;
-use crate::log;
 
 /// How often the warden looks while it holds leftovers.
 const BUSY_ROUND: Duration = Duration::from_millis(50);
@@ -38,47 +37,6 @@ const IDLE_ROUND: Duration = Duration::from_secs(1);
 const MIN_ROUND: Duration = Duration::from_millis(10);
 /// Descriptors one `poll` of the warden watches at most.
 const MAX_WATCHED: usize = 1024;
-/// Kill lines logged per leftover; the rest are counted.
-const MAX_LOGGED: usize = 5;
-
-/// What a request left running.
-pub enum Members {
-    /// The processes of the script's process group and session (the
-    /// script's pid), and their descendants.
-    Group(i32),
-    /// The orphans rcgi adopted in one round, with the processes whose
-    /// session or group they lead, and their descendants.
-    Orphans(Vec<Stat>),
-    /// Everything in the request's cgroup.
-    Cgroup(Slot),
-}
-
-pub struct Leftover {
-    pub members: Members,
-    /// The request it belongs to, for log lines.
-    pub request: String,
-    /// When its linger began.
-    pub since: Instant,
-    /// When it is killed; never for `--linger unlimited`.
-    pub deadline: Option<Instant>,
-    killed: bool,
-}
-
-impl Leftover {
-    pub fn new(mut members: Members, request: String, linger: Option<Duration>) -> Leftover {
-        if let Members::Cgroup(slot) = &mut members {
-            slot.watch();
-        }
-        let since = Instant::now();
-        Leftover {
-            members,
-            request,
-            since,
-            deadline: linger.map(wait::after),
-            killed: false,
-        }
-    }
-}
 
 /// What request threads share with the warden.
 pub struct Warden {
@@ -372,75 +330,7 @@ impl Watch {
     }
 }
 
-/// Whether process `s` is one of a group's or an orphan's leftovers.
-fn belongs(members: &Members, s: &Stat) -> bool {
-    if s.zombie {
-        return false;
-    }
-    match members {
-        Members::Group(key) => s.pgid == *key || s.sid == *key,
-        Members::Orphans(orphans) => orphans
-            .iter()
-            .any(|o| (s.pid == o.pid && s.start == o.start) || s.pgid == o.pid || s.sid == o.pid),
-        Members::Cgroup(_) => false,
-    }
-}
-
-/// Whether nothing of `members` is running any more.
-fn gone(members: &Members) -> bool {
-    match members {
-        Members::Group(key) => killpg(Pid::from_raw(*key), None) == Err(Errno::ESRCH),
-        Members::Orphans(orphans) => orphans.iter().all(|o| {
-            let dead = procs::stat(o.pid).is_none_or(|s| s.zombie || s.start != o.start);
-            dead && killpg(Pid::from_raw(o.pid), None) == Err(Errno::ESRCH)
-        }),
-        Members::Cgroup(slot) => !slot.populated(),
-    }
-}
-
 fn exited(handle: &Handle) -> bool {
     let mut fds = [PollFd::new(handle.fd(), PollFlags::POLLIN)];
     poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
-}
-
-/// Whether `pid` is in one of this rcgi's request cgroups.
-fn in_request_cgroup(pid: i32) -> bool {
-    let mine = format!("/rcgi-{}/req-", std::process::id());
-    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .is_ok_and(|t| t.lines().any(|l| l.starts_with("0::") && l.contains(&mine)))
-}
-
-/// The command lines of the first few of `pids`, read before they are
-/// killed (a dead process has none).
-fn commands(pids: &[i32]) -> Vec<(i32, String)> {
-    pids.iter()
-        .take(MAX_LOGGED)
-        .map(|&pid| (pid, procs::command(pid)))
-        .collect()
-}
-
-/// One warn line per killed process (the first few, `named`), then a
-/// count of the rest; nothing when `named` is empty (a kill repeated).
-fn log_kills(leftover: &Leftover, named: &[(i32, String)], killed: usize) {
-    if named.is_empty() {
-        return;
-    }
-    let after = match leftover.members {
-        Members::Orphans(_) => "rcgi adopted it",
-        _ => "its request ended",
-    };
-    let elapsed = leftover.since.elapsed().as_secs_f64();
-    for (pid, command) in named {
-        log::warn(format_args!(
-            "{}: killed leftover pid {pid} ({command}), still running {elapsed:.1}s after {after} (--linger)",
-            leftover.request,
-        ));
-    }
-    if killed > named.len() {
-        log::warn(format_args!(
-            "{}: killed {} more leftover processes",
-            leftover.request,
-            killed - named.len()
-        ));
-    }
 }

@@ -316,3 +316,43 @@ fn a_bad_linger_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--linger"));
 }
+
+#[test]
+fn reaping_orphans_never_steals_a_scripts_exit_status() {
+    // Scripts that exit at once, each leaving a brief orphan: the warden
+    // reaps orphans while other scripts start and end. Every script's own
+    // status must reach the engine (exit 3 here, shown in the log).
+    let root = Root::new();
+    root.script(
+        "orphaning.sh",
+        "#!/bin/sh\n(sleep 0.01 </dev/null >/dev/null 2>&1 &)\nprintf 'Content-Type: text/plain\\n\\nok'\nexit 3\n",
+    );
+    for path in paths() {
+        let server = start(&root, path, &[]);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        let r = server.get("/cgi-bin/orphaning.sh");
+                        assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{path}");
+                    }
+                });
+            }
+        });
+        let ends: Vec<String> = wait_until("200 scripts logged", || {
+            let ends: Vec<String> = server
+                .stderr()
+                .into_iter()
+                .filter(|l| l.contains("/cgi-bin/orphaning.sh["))
+                .collect();
+            (ends.len() >= 200).then_some(ends)
+        });
+        let wrong: Vec<&String> = ends
+            .iter()
+            .filter(|l| !l.contains("exit 3 after"))
+            .collect();
+        assert!(wrong.is_empty(), "{path}: {wrong:#?}");
+        no_zombies(&server);
+        server.stop();
+    }
+}

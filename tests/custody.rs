@@ -64,13 +64,33 @@ struct Leftovers {
 }
 
 impl Leftovers {
-    /// Reads the pids the script wrote, once it says it has started all.
-    fn read(dir: &Path) -> Leftovers {
+    /// A guard over what the scripts run in `dir` leave: made before the
+    /// request, so that even a test that fails early kills them.
+    fn guard(dir: &Path) -> Leftovers {
+        Leftovers {
+            dir: dir.to_path_buf(),
+            pids: Vec::new(),
+        }
+    }
+
+    /// Waits until the script says it has started all, and reads their pids.
+    fn started(&mut self) {
         wait_until("the script's leftovers to start", || {
-            dir.join("started").exists().then_some(())
+            self.dir.join("started").exists().then_some(())
         });
+        self.pids = self.written();
+        assert_eq!(
+            self.pids.len(),
+            2 + SLEEPERS,
+            "pids written: {:?}",
+            self.pids
+        );
+    }
+
+    /// The pids the script wrote so far.
+    fn written(&self) -> Vec<u32> {
         let read = |name: &str| -> Vec<u32> {
-            fs::read_to_string(dir.join(name))
+            fs::read_to_string(self.dir.join(name))
                 .unwrap_or_default()
                 .split_whitespace()
                 .filter_map(|p| p.parse().ok())
@@ -79,11 +99,7 @@ impl Leftovers {
         let mut pids = read("escapee.pid");
         pids.extend(read("daemon.pid"));
         pids.extend(read("sleepers.pid"));
-        assert_eq!(pids.len(), 2 + SLEEPERS, "pids written: {pids:?}");
-        Leftovers {
-            dir: dir.to_path_buf(),
-            pids,
-        }
+        pids
     }
 
     fn escapee(&self) -> u32 {
@@ -115,7 +131,7 @@ impl Leftovers {
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
-        for &pid in &self.pids {
+        for pid in self.written() {
             // Only what is still a sleep of ours (its pid not reused).
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "sleep" {
@@ -193,9 +209,10 @@ fn leftovers_of_a_normal_end_are_killed_after_the_linger() {
     for path in paths() {
         let root = root();
         let server = start(&root, path, &[]);
+        let mut left = Leftovers::guard(&root.path());
         let r = server.get("/cgi-bin/leaver.sh");
         assert_eq!(r.status, 200, "{path}: {}", r.text());
-        let left = Leftovers::read(&root.path());
+        left.started();
         left.wait_all_gone(&format!("a normal end ({path})"));
         check_logged(&server, &left);
         wait_until("the brief orphan reaped", || {
@@ -211,9 +228,10 @@ fn leftovers_of_a_timed_out_script_are_killed_after_the_linger() {
     for path in paths() {
         let root = root();
         let server = start(&root, path, &["--timeout", "2s"]);
+        let mut left = Leftovers::guard(&root.path());
         let r = server.get("/cgi-bin/leaver.sh?wait");
         assert_eq!(r.status, 504, "{path}");
-        let left = Leftovers::read(&root.path());
+        left.started();
         left.wait_all_gone(&format!("a timeout ({path})"));
         check_logged(&server, &left);
         no_zombies(&server);
@@ -226,9 +244,10 @@ fn leftovers_of_an_abandoned_request_are_killed_after_the_linger() {
     for path in paths() {
         let root = root();
         let server = start(&root, path, &[]);
+        let mut left = Leftovers::guard(&root.path());
         let mut client = server.connect();
         client.send(b"GET /cgi-bin/leaver.sh?wait HTTP/1.1\r\nHost: t\r\n\r\n");
-        let left = Leftovers::read(&root.path());
+        left.started();
         drop(client);
         server.wait_stderr("client closed the connection");
         left.wait_all_gone(&format!("a client disconnect ({path})"));
@@ -253,9 +272,10 @@ fn stopping_rcgi_kills_every_leftover_at_once() {
                     .to_string(),
             )
         });
+        let mut left = Leftovers::guard(&root.path());
         let r = server.get("/cgi-bin/leaver.sh");
         assert_eq!(r.status, 200, "{path}");
-        let left = Leftovers::read(&root.path());
+        left.started();
         assert!(left.alive().contains(&left.escapee()) && left.alive().contains(&left.daemon()));
         let status = server.stop();
         assert!(status.success(), "{path}: {status:?}");
@@ -271,9 +291,10 @@ fn unlimited_linger_leaves_them_running() {
     let root = root();
     let server = root.start(&["--linger", "unlimited", "--contain", "session"]);
     server.wait_stderr("--linger unlimited: what requests leave running may run for ever");
+    let mut left = Leftovers::guard(&root.path());
     let r = server.get("/cgi-bin/leaver.sh");
     assert_eq!(r.status, 200);
-    let left = Leftovers::read(&root.path());
+    left.started();
     // rcgi has looked at its orphans since: it reaped the brief one.
     wait_until("the brief orphan reaped", || {
         proc_state(left.brief()).is_none().then_some(())

@@ -125,11 +125,18 @@ fn own_cgroup() -> Option<String> {
 
 impl Tree {
     /// Makes rcgi's folder and moves rcgi into its `server` leaf; the
-    /// reason it cannot, as an error.
-    pub fn make() -> Result<Tree, String> {
+    /// reason it cannot, as an error. Unless `forced`, only where the
+    /// cgroup is rcgi's to divide: the root of its hierarchy (a machine or
+    /// a container without a manager), or one that systemd delegated.
+    pub fn make(forced: bool) -> Result<Tree, String> {
         let mount = mount_point().ok_or("no cgroup2 file system is mounted")?;
         let own = own_cgroup().ok_or("/proc/self/cgroup has no cgroup2 line")?;
         let home = mount.join(own.trim_start_matches('/'));
+        if !forced && own != "/" && !delegated(&home) {
+            return Err(format!(
+                "rcgi's cgroup {own} is not delegated to it (systemd: Delegate=yes; or --contain cgroup)"
+            ));
+        }
         remove_stale(&home);
         let base = home.join(format!("rcgi-{}", std::process::id()));
         let made = fs::create_dir(&base)
@@ -221,6 +228,30 @@ impl Tree {
         let _ = fs::remove_dir(self.base.join("server"));
         let _ = fs::remove_dir(&self.base);
     }
+}
+
+/// Whether systemd marked the cgroup as delegated (the `trusted.delegate`
+/// or `user.delegate` attribute, systemd 251 and later).
+fn delegated(dir: &Path) -> bool {
+    let Ok(folder) = File::open(dir) else {
+        return false;
+    };
+    let names: [&[u8]; 2] = [b"trusted.delegate\0", b"user.delegate\0"];
+    names.iter().any(|name| {
+        let mut value = [0u8; 8];
+        // SAFETY: fgetxattr(2) on a descriptor we hold, with a
+        // NUL-terminated name and a buffer of the length given; it writes
+        // at most that many bytes and returns their count or -1.
+        let n = unsafe {
+            nix::libc::fgetxattr(
+                std::os::fd::AsRawFd::as_raw_fd(&folder),
+                name.as_ptr().cast(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        n > 0 && value[0] == b'1'
+    })
 }
 
 fn write_pid(dir: &Path, pid: u32) -> io::Result<()> {

@@ -80,10 +80,10 @@ pub fn start(settings: &Settings) -> anyhow::Result<()> {
             log_session("--contain session");
             None
         }
-        Contain::Auto => cgroup::Tree::make()
+        Contain::Auto => cgroup::Tree::make(false)
             .map_err(|why| log_session(&format!("no cgroup: {why}")))
             .ok(),
-        Contain::Cgroup => match cgroup::Tree::make() {
+        Contain::Cgroup => match cgroup::Tree::make(true) {
             Ok(tree) => Some(tree),
             Err(why) => bail!("--contain cgroup: {why} (--contain session works without cgroups)"),
         },

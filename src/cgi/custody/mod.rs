@@ -177,15 +177,18 @@ impl Custody {
             admission: Some(admission),
             pid: None,
             request: String::from_utf8_lossy(request).into_owned(),
-            folder: slot.as_ref().and_then(cgroup::Slot::open),
+            folder: None,
             slot,
             released: false,
         }
     }
 
     /// The request cgroup's folder, for a spawn that starts the script in
-    /// it (`clone3` with CLONE_INTO_CGROUP).
-    pub fn cgroup(&self) -> Option<BorrowedFd<'_>> {
+    /// it (`clone3` with CLONE_INTO_CGROUP); opened at the first call.
+    pub fn cgroup(&mut self) -> Option<BorrowedFd<'_>> {
+        if self.folder.is_none() {
+            self.folder = self.slot.as_ref().and_then(cgroup::Slot::open);
+        }
         self.folder.as_ref().map(|f| f.as_fd())
     }
 

@@ -174,9 +174,9 @@ fn start_lingering(root: &Root, path: &str, linger: &str, extra: &[&str]) -> Ser
     args.extend_from_slice(extra);
     let server = root.start(&args);
     let said = if path == "cgroup" {
-        "requests contained in cgroups under"
+        "held in cgroups under"
     } else {
-        "requests contained by process group and session"
+        "held by process group and session"
     };
     server.wait_stderr(said);
     server

@@ -62,10 +62,11 @@ pub struct Shared {
 pub fn run(config: Config) -> anyhow::Result<()> {
     log::init(&config.log)?;
     let listeners = open_listeners(&config)?;
-    custody::start(&config.custody).context("cannot set up custody of scripts")?;
+    let held = custody::start(&config.custody).context("cannot set up custody of scripts")?;
     let stop = signals::install().context("cannot install signal handlers")?;
     signals::on_hangup(log::reopen).context("cannot install the SIGHUP handler")?;
     announce(&config.site, &listeners, config.bind_name.as_deref());
+    log::info(format_args!("{held}"));
     let shared = Arc::new(Shared {
         http: config.http,
         proxy: config.proxy,

@@ -70,52 +70,59 @@ impl Default for Settings {
 static WARDEN: OnceLock<&'static Warden> = OnceLock::new();
 
 /// Sets custody up for the process: subreaper, the cgroup folder if
-/// any, the warden's thread, and one line saying how requests are held.
-/// Call once, as root before any privilege drop if there is one (the
-/// cgroup folder is made then).
-pub fn start(settings: &Settings) -> anyhow::Result<()> {
+/// any, the warden's thread. Returns the line that says how requests are
+/// held, for the server to log after its listening lines. Call once, as
+/// root before any privilege drop if there is one (the cgroup folder is
+/// made then).
+pub fn start(settings: &Settings) -> anyhow::Result<String> {
     owned::become_subreaper()?;
-    let tree = match settings.contain {
-        Contain::Session => {
-            log_session("--contain session");
-            None
-        }
-        Contain::Auto => cgroup::Tree::make(false)
-            .map_err(|why| log_session(&format!("no cgroup: {why}")))
-            .ok(),
+    let (tree, held) = match settings.contain {
+        Contain::Session => (None, session("--contain session")),
+        Contain::Auto => match cgroup::Tree::make(false) {
+            Ok(tree) => {
+                let held = in_cgroups(&tree);
+                (Some(tree), held)
+            }
+            Err(why) => (None, session(&format!("no cgroup: {why}"))),
+        },
         Contain::Cgroup => match cgroup::Tree::make(true) {
-            Ok(tree) => Some(tree),
+            Ok(tree) => {
+                let held = in_cgroups(&tree);
+                (Some(tree), held)
+            }
             Err(why) => bail!("--contain cgroup: {why} (--contain session works without cgroups)"),
         },
     };
-    if let Some(tree) = &tree {
-        let controllers = match tree.controllers.as_str() {
-            "" => "none: no pids.max or memory.max",
-            some => some,
-        };
-        crate::log::info(format_args!(
-            "requests contained in cgroups under {} (controllers: {controllers})",
-            tree.base.display()
-        ));
-    }
-    match settings.linger {
-        Some(linger) => crate::log::info(format_args!(
-            "what a request leaves running may outlive it by {}s (--linger)",
+    let line = match settings.linger {
+        Some(linger) => format!(
+            "what a request leaves running is stopped {}s after it (--linger), {held}",
             linger.as_secs_f64()
-        )),
-        None => crate::log::warn(format_args!(
-            "--linger unlimited: what requests leave running may run for ever"
-        )),
-    }
+        ),
+        None => {
+            crate::log::warn(format_args!(
+                "--linger unlimited: what requests leave running may run for ever"
+            ));
+            format!("what requests leave running is {held}")
+        }
+    };
     let warden = warden::start(settings.linger, tree)?;
     let _ = WARDEN.set(warden);
-    Ok(())
+    Ok(line)
 }
 
-fn log_session(why: &str) {
-    crate::log::info(format_args!(
-        "requests contained by process group and session, as subreaper ({why})"
-    ));
+fn in_cgroups(tree: &cgroup::Tree) -> String {
+    let controllers = match tree.controllers.as_str() {
+        "" => "none: no pids.max or memory.max",
+        some => some,
+    };
+    format!(
+        "held in cgroups under {} (controllers: {controllers})",
+        tree.base.display()
+    )
+}
+
+fn session(why: &str) -> String {
+    format!("held by process group and session, rcgi as subreaper ({why})")
 }
 
 /// At the end of rcgi: kills every leftover now (unless the linger is

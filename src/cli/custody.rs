@@ -18,7 +18,8 @@ pub struct CustodyArgs {
     /// How a request's processes are held: `cgroup` (a cgroup v2 leaf
     /// per request; nothing leaves it), `session` (the script's process
     /// group and session, and the orphans rcgi adopts as subreaper), or
-    /// `auto` (cgroup when rcgi can make one).
+    /// `auto` (cgroup where rcgi's cgroup is its own, once scripts are
+    /// started in their cgroup; session until then).
     #[arg(long, value_enum, default_value_t = ContainArg::Auto, value_name = "HOW", help_heading = "Containment")]
     pub contain: ContainArg,
 }

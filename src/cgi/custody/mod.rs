@@ -67,6 +67,16 @@ impl Default for Settings {
     }
 }
 
+/// Whether the spawn starts scripts in their request's cgroup
+/// (`clone3` with CLONE_INTO_CGROUP, given [`Custody::cgroup`]). Until it
+/// does, a script is moved into its cgroup after its spawn, a write to
+/// `cgroup.procs` that takes the kernel's cgroup lock every fork on the
+/// machine waits for: measured here, the hello rate at 8 connections fell
+/// to 0.86-0.90 of rcgi's before, and to a third while other work forked
+/// heavily. So `--contain auto` takes the cgroup path only once this is
+/// true; `--contain cgroup` moves scripts meanwhile.
+pub const SPAWN_PLACES_IN_CGROUP: bool = false;
+
 static WARDEN: OnceLock<&'static Warden> = OnceLock::new();
 
 /// Sets custody up for the process: subreaper, the cgroup folder if
@@ -78,6 +88,10 @@ pub fn start(settings: &Settings) -> anyhow::Result<String> {
     owned::become_subreaper()?;
     let (tree, held) = match settings.contain {
         Contain::Session => (None, session("--contain session")),
+        Contain::Auto if !SPAWN_PLACES_IN_CGROUP => (
+            None,
+            session("auto: scripts are not started in cgroups yet; --contain cgroup moves them"),
+        ),
         Contain::Auto => match cgroup::Tree::make(false) {
             Ok(tree) => {
                 let held = in_cgroups(&tree);

@@ -11,6 +11,7 @@
 //! [`Client`] that a front end provides.
 
 pub mod clone;
+pub mod custody;
 pub mod end;
 pub mod env;
 pub mod exchange;
@@ -35,6 +36,7 @@ use nix::sys::signal::Signal;
 use crate::client::{Client, ScriptRun, Served};
 use crate::io::pipe::{BULK_PIPE, enlarge_pipe};
 use crate::record::Record;
+use custody::Custody;
 use end::End;
 use exchange::Exchange;
 use spawn::Input;
@@ -145,8 +147,10 @@ fn ended(job: &Job, script: &script::Script, exit: std::process::ExitStatus) -> 
     format!("{how} after {ms:.1}ms")
 }
 
-/// Starts the job's script.
-fn start(job: &mut Job) -> std::io::Result<(script::Script, spawn::Pipes)> {
+/// Starts the job's script in custody (owned from before its spawn, so
+/// that no reaper of orphans can mistake it for one; started in the
+/// request's cgroup when custody uses one).
+fn start(job: &mut Job) -> std::io::Result<(script::Script, spawn::Pipes, Custody)> {
     let input = match std::mem::replace(&mut job.stdin, Stdin::Empty) {
         Stdin::Empty => Input::Empty,
         Stdin::Body => Input::Pipe,
@@ -155,19 +159,22 @@ fn start(job: &mut Job) -> std::io::Result<(script::Script, spawn::Pipes)> {
     if let Some(record) = job.record {
         record.script(job.name, &job.env);
     }
-    spawn::spawn(&spawn::Spawn {
+    let mut custody = Custody::prepare(job.name);
+    let (script, pipes) = spawn::spawn(&spawn::Spawn {
         program: job.program,
         args: &job.args,
         dir: job.dir,
         env: &job.env,
         input: &input,
         settings: &job.limits.process,
-        cgroup: None,
-    })
+        cgroup: custody.cgroup(),
+    })?;
+    custody.started(script.pid(), true);
+    Ok((script, pipes, custody))
 }
 
 pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
-    let (mut script, pipes) = match start(&mut job) {
+    let (mut script, pipes, custody) = match start(&mut job) {
         Ok(started) => started,
         Err(e) => return verdict::not_started(client, &job, &e),
     };
@@ -194,6 +201,7 @@ pub fn run(client: &mut dyn Client, mut job: Job) -> Ran {
         script.signal(Signal::SIGKILL);
     }
     let exit = script.reap();
+    custody.end();
     let ended = ended(&job, &script, exit);
     if let Some(record) = job.record {
         record.ended(&ended, ex.stderr.tail());

@@ -16,6 +16,7 @@ use crate::front::{BodyLimits, http};
 use crate::log;
 use crate::server::{self, listen};
 
+mod custody;
 pub mod docs;
 mod serving;
 mod site;
@@ -257,6 +258,9 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000), help_heading = "Limits")]
     pub max_connections: u32,
 
+    #[command(flatten)]
+    pub custody: custody::CustodyArgs,
+
     /// Hear what the proxies at these addresses (repeatable: an address,
     /// a network like 10.0.0.0/8, or unix for a Unix socket's peer) say of
     /// the client: its address, https, the host and port it asked for.
@@ -421,6 +425,7 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
         bind_name,
         max_connections: args.max_connections as usize,
         shutdown_grace: args.shutdown_grace,
+        custody: args.custody.settings(),
         http: http_limits(&args),
         proxy: proxy_settings(&args),
         log: log_settings(&args),
@@ -529,6 +534,7 @@ mod tests {
             (512, 1024)
         );
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(config.custody, cgi::custody::Settings::default());
         assert_eq!(config.log, log::Settings::default());
         assert_eq!(config.proxy, forwarded::Settings::default());
         assert_eq!(config.identity, server::identity::Settings::default());

@@ -38,12 +38,20 @@ struct Target {
 
 /// Becomes the configured user, then checks that it can reach every
 /// folder in `folders`. Call after the listeners are bound and the
-/// files rcgi needs are open.
-pub fn assume(settings: &Settings, folders: &[&Path]) -> anyhow::Result<()> {
+/// files rcgi needs are open; `hand_over(uid, gid)` runs just before the
+/// drop, as root, to give the user what it will need (custody's cgroup
+/// folder).
+pub fn assume(
+    settings: &Settings,
+    folders: &[&Path],
+    hand_over: impl FnOnce(u32, u32) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     if !Uid::effective().is_root() {
         return stay(settings);
     }
     let target = target(settings)?;
+    hand_over(target.user.uid.as_raw(), target.gid.as_raw())
+        .with_context(|| format!("cannot give {} what it needs", target.user.name))?;
     drop_to(&target)?;
     for folder in folders {
         check_reachable(&target, folder)?;

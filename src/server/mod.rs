@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::cgi::custody;
 use crate::dispatch::{self, Site};
 use crate::forwarded;
 use crate::front::{fastcgi, http};
@@ -46,6 +47,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long running requests may go on after SIGINT or SIGTERM.
     pub shutdown_grace: Duration,
+    /// What a request may leave running, and how it is held.
+    pub custody: custody::Settings,
     pub http: http::Limits,
     /// Whose forwarded headers are heard.
     pub proxy: forwarded::Settings,
@@ -67,13 +70,19 @@ pub struct Shared {
 pub fn run(config: Config) -> anyhow::Result<()> {
     log::init(&config.log)?;
     let listeners = open_listeners(&config)?;
+    let held = custody::start(&config.custody).context("cannot set up custody of scripts")?;
     let stop = signals::install().context("cannot install signal handlers")?;
     signals::on_hangup(log::reopen).context("cannot install the SIGHUP handler")?;
     // Here, with the sockets bound and the files open, comes what must
     // be done as whoever started rcgi (a cgroup folder for the requests,
     // owned by the user to come) before it drops to that user for good.
-    identity::assume(&config.identity, &served_folders(&config.site))?;
+    identity::assume(
+        &config.identity,
+        &served_folders(&config.site),
+        custody::give_to,
+    )?;
     announce(&config.site, &listeners, config.bind_name.as_deref());
+    log::info(format_args!("{held}"));
     let shared = Arc::new(Shared {
         fastcgi: fastcgi::Limits {
             params_timeout: config.http.header_timeout,
@@ -95,6 +104,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     accept::take_queued(&listeners, &shared);
     drop(listeners);
     shutdown::drain(&shared.site.drain, config.shutdown_grace, &stop);
+    custody::stop();
     Ok(())
 }
 

@@ -893,3 +893,30 @@ pub fn replaced(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not in:\n{text}");
     text.replace(from, to)
 }
+
+/// Whether a cgroup2 folder can be made where this process is (what
+/// rcgi tries at start).
+pub fn cgroup_usable() -> Result<(), String> {
+    let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    let mount = info
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fields: Vec<&str> = left.split(' ').collect();
+            (right.starts_with("cgroup2 ") && fields.get(3) == Some(&"/"))
+                .then(|| fields[4].to_string())
+        })
+        .ok_or("no cgroup2 mount")?;
+    let own = fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup2 line in /proc/self/cgroup")?
+        .to_string();
+    let probe = Path::new(&mount)
+        .join(own.trim_start_matches('/'))
+        .join(format!("rcgi-probe-{}", std::process::id()));
+    fs::create_dir(&probe).map_err(|e| format!("mkdir {}: {e}", probe.display()))?;
+    let _ = fs::remove_dir(&probe);
+    Ok(())
+}

@@ -377,3 +377,68 @@ fn reaping_orphans_never_steals_a_scripts_exit_status() {
         server.stop();
     }
 }
+
+/// A script that says who and where it runs, and leaves an escapee whose
+/// pid it prints.
+const WHO_LEAVES: &str = r#"#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+id -u
+grep '^0::' /proc/self/cgroup
+setsid sh -c 'exec sleep 336' >/dev/null 2>&1 </dev/null &
+echo $!
+"#;
+
+/// After rcgi drops root, the cgroup path still works: rcgi gave its
+/// cgroup folder to the user before the drop, so scripts (as nobody)
+/// join their request's leaf and their leftovers are killed.
+#[test]
+fn the_cgroup_path_works_after_dropping_to_nobody() {
+    if let Err(why) = common::cgroup_usable() {
+        eprintln!("custody: the cgroup path cannot run here ({why}); not run");
+        return;
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("custody: not root, so no drop to test; not run");
+        return;
+    }
+    let root = Root::new();
+    root.script("who.sh", WHO_LEAVES);
+    let server = root.start(&["--user", "nobody", "--contain", "cgroup", "--linger", "1s"]);
+    let said = server.wait_stderr("held in cgroups under");
+    let folder = said
+        .split("held in cgroups under ")
+        .nth(1)
+        .and_then(|r| r.split(" (").next())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no folder in {said:?}"));
+    let r = server.get("/cgi-bin/who.sh");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"65534"), "{text}");
+    let cgroup = lines.get(1).copied().unwrap_or_default();
+    assert!(
+        cgroup.contains("/rcgi-") && cgroup.contains("/req-"),
+        "not in a request's cgroup: {text}"
+    );
+    let escapee: u32 = lines
+        .get(2)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {text}"));
+    let guard = Leftovers {
+        dir: root.path(),
+        pids: vec![escapee],
+    };
+    wait_until("the escapee killed after the linger", || {
+        is_dead(escapee).then_some(())
+    });
+    server.wait_stderr(&format!("killed leftover pid {escapee} (sleep 336)"));
+    drop(guard);
+    server.stop();
+    // As nobody, rcgi cannot remove its folder (its parent is root's):
+    // the test, as root, does.
+    for leaf in fs::read_dir(&folder).into_iter().flatten().flatten() {
+        let _ = fs::remove_dir(leaf.path());
+    }
+    let _ = fs::remove_dir(&folder);
+}

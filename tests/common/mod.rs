@@ -885,3 +885,6 @@ pub fn replaced(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not in:\n{text}");
     text.replace(from, to)
 }
+
+pub mod fastcgi_backend;
+pub mod front_servers;

@@ -1,0 +1,422 @@
+//! rcgi's FastCGI listener behind the four real web servers from
+//! Debian's packages (`common::front_servers`): nginx over a Unix socket
+//! and over TCP, Caddy, lighttpd and Apache. Through each: the script's
+//! environment, a 100 MiB echo byte for byte, a chunked upload, a
+//! streamed response, a local redirect, a 404 and a 403, a timeout and a
+//! client that goes away (both stopping the script's process group),
+//! and git clone and push through git-http-backend behind nginx. With
+//! `RCGI_TEST_FASTCGI_BACKEND=fcgiwrap` the same requests go to fcgiwrap
+//! instead, for comparison; the checks of what only rcgi does (its
+//! timeout, its killing of abandoned scripts, its local redirects) then
+//! only print what fcgiwrap did.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+
+use common::fastcgi_backend::{Backend, Listen};
+use common::front_servers::{Front, Kind};
+use common::{
+    Root, WAIT, bare_repo, client_command, git, is_dead, noise, open_gate, require, run_ok,
+    wait_until,
+};
+
+/// The size of the echoed body.
+const ECHO_BYTES: usize = 100 << 20;
+/// The echo body is written in pieces of this size (each its own noise).
+const PIECE: usize = 1 << 20;
+/// The chunked upload's size and the size of its chunks (curl's).
+const UPLOAD_BYTES: usize = 3 << 20;
+/// rcgi's --timeout in the timeout check.
+const TIMEOUT: &str = "2s";
+/// Seconds curl may take for one request (a bound, not a measure).
+const CURL_MAX_SECONDS: &str = "120";
+
+/// The variables the environment check prints, one `NAME=value` a line.
+const ENV: &str = r#"#!/bin/sh
+printf 'Content-Type: text/plain\n\n'
+for v in GATEWAY_INTERFACE SERVER_PROTOCOL REQUEST_METHOD SCRIPT_NAME PATH_INFO QUERY_STRING CONTENT_TYPE CONTENT_LENGTH REMOTE_ADDR SERVER_PORT HTTP_X_TEST; do
+    eval "printf '%s=%s\n' $v \"\${$v-unset}\""
+done
+printf 'body='; cat; printf '\n'
+"#;
+
+const ECHO: &str = "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec cat\n";
+
+/// Reads its whole body, then says how long it was and its digest.
+const DIGEST: &str = r#"#!/bin/sh
+printf 'Content-Type: text/plain\n\n'
+echo "length=${CONTENT_LENGTH-unset}"
+sha256sum | cut -d' ' -f1
+"#;
+
+const REDIRECT: &str = "#!/bin/sh\nprintf 'Location: /cgi-bin/env.sh?from=redirect\\n\\n'\n";
+
+/// A script that notes its pid and its child's, then runs: `@DIR@` is
+/// where the pid files go, `@BODY@` what it does meanwhile.
+const RUNNER: &str = r#"#!/bin/sh
+sleep 300 &
+echo $! > @DIR@/sleeper.pid
+echo $$ > @DIR@/script.pid
+@BODY@
+"#;
+
+/// One server in front of one backend, with the scripts in `cgi-bin`.
+struct Site {
+    front: Front,
+    backend: Backend,
+    docroot: Root,
+    sock_dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new(kind: Kind, tcp: bool, rcgi_args: &[&str]) -> Site {
+        let docroot = Root::new();
+        let d = docroot.path();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        write_scripts(&docroot);
+        let sock_dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(sock_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let listen = if tcp {
+            Listen::tcp()
+        } else {
+            Listen::unix(sock_dir.path())
+        };
+        let backend = Backend::start(&d.join("cgi-bin"), listen, rcgi_args);
+        let front = Front::start(kind, &d, backend.listen());
+        Site {
+            front,
+            backend,
+            docroot,
+            sock_dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.front.url(path)
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.docroot.path()
+    }
+
+    /// curl `args` against `path`: (status, body).
+    fn curl(&self, path: &str, args: &[&str]) -> (u16, Vec<u8>) {
+        let out = run_ok(
+            client_command("curl", &self.dir())
+                .args([
+                    "-sS",
+                    "--max-time",
+                    CURL_MAX_SECONDS,
+                    "-w",
+                    "\n%{http_code}",
+                ])
+                .args(args)
+                .arg(self.url(path)),
+        );
+        let split = out.iter().rposition(|b| *b == b'\n').unwrap();
+        let status = String::from_utf8_lossy(&out[split + 1..]).parse().unwrap();
+        (status, out[..split].to_vec())
+    }
+}
+
+fn write_scripts(root: &Root) {
+    let d = root.path();
+    root.script("cgi-bin/env.sh", ENV);
+    root.script("cgi-bin/echo.sh", ECHO);
+    root.script("cgi-bin/digest.sh", DIGEST);
+    root.script("cgi-bin/redirect.sh", REDIRECT);
+    root.file(
+        "cgi-bin/plain.sh",
+        "#!/bin/sh\necho no execute bit\n",
+        0o644,
+    );
+    root.gate("gate");
+    let stream = format!(
+        "printf 'Content-Type: text/plain\\n\\nfirst\\n'\nread x < {}/gate\necho second",
+        d.display()
+    );
+    let slow = "wait".to_string();
+    let endless = "printf 'Content-Type: text/plain\\n\\n'\nwhile :; do echo tick; sleep 0.1; done";
+    for (name, body) in [
+        ("stream.sh", &stream[..]),
+        ("slow.sh", &slow),
+        ("endless.sh", endless),
+    ] {
+        let text = RUNNER
+            .replace("@DIR@", &d.display().to_string())
+            .replace("@BODY@", body);
+        root.script(&format!("cgi-bin/{name}"), &text);
+    }
+}
+
+// The checks, each run through every server below.
+
+/// The meta-variables a script gets through the server.
+fn environment(site: &Site) {
+    let (status, body) = site.curl(
+        "/cgi-bin/env.sh/extra/path?a=1&b=two",
+        &[
+            "-H",
+            "X-Test: yes",
+            "-H",
+            "Content-Type: text/x-test",
+            "--data-binary",
+            "hello",
+        ],
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{text}");
+    let port = format!("SERVER_PORT={}", site.front.port);
+    for want in [
+        "GATEWAY_INTERFACE=CGI/1.1",
+        "SERVER_PROTOCOL=HTTP/1.1",
+        "REQUEST_METHOD=POST",
+        "SCRIPT_NAME=/cgi-bin/env.sh",
+        "PATH_INFO=/extra/path",
+        "QUERY_STRING=a=1&b=two",
+        "CONTENT_TYPE=text/x-test",
+        "CONTENT_LENGTH=5",
+        "REMOTE_ADDR=127.0.0.1",
+        &port,
+        "HTTP_X_TEST=yes",
+        "body=hello",
+    ] {
+        assert!(text.lines().any(|l| l == want), "{want} in:\n{text}");
+    }
+}
+
+/// 100 MiB of noise in a file of `dir`, and its digest.
+fn big_file(dir: &Path) -> (PathBuf, String) {
+    let path = dir.join("big.bin");
+    let mut f = fs::File::create(&path).unwrap();
+    for i in 0..ECHO_BYTES / PIECE {
+        f.write_all(&noise(PIECE, i as u64 + 1)).unwrap();
+    }
+    drop(f);
+    let digest = file_digest(&path);
+    (path, digest)
+}
+
+fn file_digest(path: &Path) -> String {
+    let out = run_ok(Command::new("sha256sum").arg(path));
+    String::from_utf8_lossy(&out)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A 100 MiB body comes back byte for byte.
+fn echo_100_mib(site: &Site) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (big, digest) = big_file(tmp.path());
+    let back = tmp.path().join("back.bin");
+    let upload = format!("@{}", big.display());
+    let (status, _) = site.curl(
+        "/cgi-bin/echo.sh",
+        &["--data-binary", &upload, "-o", back.to_str().unwrap()],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(fs::metadata(&back).unwrap().len(), ECHO_BYTES as u64);
+    assert_eq!(file_digest(&back), digest, "the echo differs");
+}
+
+/// A chunked request body reaches the script whole, with its length.
+fn chunked_upload(site: &Site) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("upload.bin");
+    fs::write(&path, noise(UPLOAD_BYTES, 7)).unwrap();
+    let upload = format!("@{}", path.display());
+    let (status, body) = site.curl(
+        "/cgi-bin/digest.sh",
+        &["-H", "Transfer-Encoding: chunked", "--data-binary", &upload],
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{text}");
+    let want = format!("length={UPLOAD_BYTES}\n{}\n", file_digest(&path));
+    assert_eq!(text, want);
+}
+
+/// The first line arrives while the script still waits for the gate.
+fn streaming(site: &Site) {
+    let mut s = TcpStream::connect(("127.0.0.1", site.front.port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /cgi-bin/stream.sh HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("first\n") {
+        let n = s
+            .read(&mut buf)
+            .expect("the first line before the script ends");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&seen).contains("second"));
+    open_gate(&site.dir().join("gate"));
+    s.read_to_end(&mut seen).unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("second\n"), "{text}");
+}
+
+/// A `Location: /path` without a status: the client gets the target's
+/// response (rcgi follows it before the server sees anything).
+fn local_redirect(site: &Site) {
+    let (status, body) = site.curl("/cgi-bin/redirect.sh", &[]);
+    let text = String::from_utf8_lossy(&body);
+    if !site.backend.is_rcgi() {
+        eprintln!(
+            "fcgiwrap + {:?}: local redirect gave {status}: {text}",
+            site.front.kind
+        );
+        return;
+    }
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("QUERY_STRING=from=redirect\n"), "{text}");
+    assert!(text.contains("SCRIPT_NAME=/cgi-bin/env.sh\n"), "{text}");
+}
+
+/// No such script: 404; a file without its execute bit: 403.
+fn not_found_and_forbidden(site: &Site) {
+    let (status, body) = site.curl("/cgi-bin/nope.sh", &[]);
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = site.curl("/cgi-bin/plain.sh", &[]);
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(!String::from_utf8_lossy(&body).contains("no execute bit"));
+}
+
+/// The pids the runner script wrote: (script, sleeper).
+fn runner_pids(site: &Site) -> (u32, u32) {
+    let read = |name: &str| {
+        let path = site.dir().join(name);
+        wait_until(&format!("{name} written"), || {
+            fs::read_to_string(&path).ok()?.trim().parse::<u32>().ok()
+        })
+    };
+    (read("script.pid"), read("sleeper.pid"))
+}
+
+fn wait_gone(pids: (u32, u32)) {
+    wait_until("the script and its child to be gone", || {
+        (is_dead(pids.0) && is_dead(pids.1)).then_some(())
+    });
+}
+
+/// A script past rcgi's --timeout without its headers: 504, and its
+/// group (the script and its child) is gone.
+fn timeout(site: &Site) {
+    if !site.backend.is_rcgi() {
+        eprintln!("fcgiwrap has no timeout: skipped");
+        return;
+    }
+    let url_path = "/cgi-bin/slow.sh";
+    let request = {
+        let mut cmd = client_command("curl", &site.dir());
+        cmd.args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            CURL_MAX_SECONDS,
+        ]);
+        cmd.arg(site.url(url_path))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let pids = runner_pids(site);
+    wait_gone(pids);
+    let out = request.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "504");
+    site.backend.wait_log("timed out");
+}
+
+/// A client that closes mid-response: the script and its child go.
+fn client_disconnect(site: &Site) {
+    let s = TcpStream::connect(("127.0.0.1", site.front.port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    (&s).write_all(b"GET /cgi-bin/endless.sh HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(&s);
+    let mut line = String::new();
+    while !line.contains("tick") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "closed early");
+    }
+    let pids = runner_pids(site);
+    drop(reader);
+    drop(s);
+    if !site.backend.is_rcgi() {
+        thread::sleep(std::time::Duration::from_secs(1));
+        eprintln!(
+            "fcgiwrap + {:?}: after the client left, script dead {}, its child dead {}",
+            site.front.kind,
+            is_dead(pids.0),
+            is_dead(pids.1)
+        );
+        return;
+    }
+    wait_gone(pids);
+}
+
+/// The tests of one server: `$make` builds its Site.
+macro_rules! through {
+    ($server:ident, $kind:expr, $tcp:expr) => {
+        mod $server {
+            use super::*;
+
+            fn site() -> Site {
+                Site::new($kind, $tcp, &[])
+            }
+
+            #[test]
+            fn environment() {
+                super::environment(&site());
+            }
+            #[test]
+            fn echo_100_mib() {
+                super::echo_100_mib(&site());
+            }
+            #[test]
+            fn chunked_upload() {
+                super::chunked_upload(&site());
+            }
+            #[test]
+            fn streaming() {
+                super::streaming(&site());
+            }
+            #[test]
+            fn local_redirect() {
+                super::local_redirect(&site());
+            }
+            #[test]
+            fn not_found_and_forbidden() {
+                super::not_found_and_forbidden(&site());
+            }
+            #[test]
+            fn timeout() {
+                super::timeout(&Site::new($kind, $tcp, &["--timeout", TIMEOUT]));
+            }
+            #[test]
+            fn client_disconnect() {
+                super::client_disconnect(&site());
+            }
+        }
+    };
+}
+
+through!(nginx_unix, Kind::Nginx, false);
+through!(nginx_tcp, Kind::Nginx, true);
+through!(caddy, Kind::Caddy, false);
+through!(lighttpd, Kind::Lighttpd, false);
+through!(apache, Kind::Apache, false);

@@ -140,6 +140,12 @@ pub enum BodyError {
     Refused(Refusal),
 }
 
+impl From<Gone> for BodyError {
+    fn from(e: Gone) -> Self {
+        BodyError::Gone(e)
+    }
+}
+
 impl From<Refusal> for BodyError {
     fn from(e: Refusal) -> Self {
         BodyError::Refused(e)
@@ -206,6 +212,12 @@ pub trait Sink {
     fn write(&mut self, data: &[u8]) -> usize;
     /// Body bytes the response may still take (None: no more).
     fn room(&self) -> Option<u64>;
+    /// True when the sink can take the bytes of a bulk source without
+    /// copying at all ([`Sink::splice_from`]); a sink that frames every
+    /// piece (FastCGI records) cannot.
+    fn splices(&self) -> bool {
+        true
+    }
     /// True when the bytes of a bulk source can be moved without copying
     /// now ([`Sink::splice_from`]): nothing else waits before them.
     fn can_splice(&self) -> bool;
@@ -236,13 +248,26 @@ pub trait Sink {
     fn served(&self) -> Served;
 }
 
+/// What a readable connection shows while no request body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hangup {
+    /// The client has gone (closed, reset, or it abandoned the request):
+    /// it cannot be waiting for an answer.
+    Gone,
+    /// Input waits that is no sign of leaving (pipelined requests): the
+    /// connection stays readable, so stop watching it.
+    Busy,
+    /// Nothing to see (the front end took what came): keep watching.
+    Quiet,
+}
+
 /// The client's side of one exchange.
 pub trait Client: Body + Sink {
     /// The descriptor to poll for the client's input and output.
     fn fd(&self) -> BorrowedFd<'_>;
-    /// True when the client has closed its side and nothing it sent is
-    /// unread: it cannot be waiting for an answer.
-    fn closed(&self) -> bool;
+    /// What the client's connection shows when it is readable while no
+    /// body is read from it: whether the client has gone.
+    fn hangup(&mut self) -> Hangup;
     /// How long the client may stall (not send the body it owes, not read
     /// the response) before it counts as gone.
     fn stall_limit(&self) -> Duration;

@@ -173,8 +173,12 @@ fn server_port(req: &Request) -> u16 {
 }
 
 /// The path and query of the request, as sent (also for an absolute-form
-/// request-target, whose scheme and authority are left out).
+/// request-target, whose scheme and authority are left out; and as the
+/// web server named it over FastCGI, where the path routed may differ).
 fn request_uri(req: &Request) -> String {
+    if req.target.starts_with('/') {
+        return req.target.clone();
+    }
     match &req.query {
         Some(q) => format!("{}?{q}", req.path),
         None => req.path.clone(),

@@ -24,7 +24,7 @@ use super::script::Script;
 use super::spawn::Pipes;
 use super::stderr::StderrLog;
 use super::stdout::Stdout;
-use crate::client::{BodyError, Client, Fed};
+use crate::client::{BodyError, Client, Fed, Hangup};
 use crate::io::scratch::read_with;
 use crate::io::wait;
 use crate::status::Refusal;
@@ -278,11 +278,12 @@ impl<'a> Exchange<'a> {
             return Err(End::ClientGone("connection reset"));
         }
         if events.contains(PollFlags::POLLIN) && self.watches_hangup() {
-            if self.client.closed() {
-                return Err(End::ClientGone("client closed the connection"));
+            match self.client.hangup() {
+                Hangup::Gone => return Err(End::ClientGone("client closed the connection")),
+                // Pipelined requests wait unread: the client is still there.
+                Hangup::Busy => self.watch_hangup = false,
+                Hangup::Quiet => {}
             }
-            // Pipelined requests wait unread: the client is still there.
-            self.watch_hangup = false;
         }
         if events.contains(PollFlags::POLLOUT) {
             let progress = self.stdout.flush(self.client)?;

@@ -137,7 +137,11 @@ impl Stdout {
                 Ok((0, _)) => return self.end(client, script),
                 Ok((n, taken)) => {
                     taken?;
-                    if n == READ_SIZE && self.streams_body() && client.room().is_some() {
+                    if n == READ_SIZE
+                        && self.streams_body()
+                        && client.room().is_some()
+                        && client.splices()
+                    {
                         // A large body: from now on the kernel moves it.
                         self.splicing = true;
                         enlarge_pipe(stdout);

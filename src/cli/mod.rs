@@ -93,6 +93,13 @@ pub struct Args {
     #[arg(long = "listen", value_name = "ADDR", value_parser = listen::Address::parse, conflicts_with_all = ["port", "bind"], help_heading = "Serving")]
     pub listen: Vec<listen::Address>,
 
+    /// Serve FastCGI on ADDR (repeatable): IP:PORT, [IPV6]:PORT, or
+    /// unix:/path/to.sock, for a web server's fastcgi_pass (as to
+    /// fcgiwrap). With --fastcgi, HTTP is served only on --listen
+    /// addresses.
+    #[arg(long = "fastcgi", value_name = "ADDR", value_parser = listen::Address::parse, help_heading = "Serving")]
+    pub fastcgi: Vec<listen::Address>,
+
     /// Permission bits of a Unix socket rcgi makes (--listen unix:...).
     #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode, help_heading = "Serving")]
     pub socket_mode: u32,
@@ -352,6 +359,7 @@ pub fn config(args: Args) -> anyhow::Result<server::Config> {
     let (listen, sockets) = serving::listeners(&args, addr)?;
     Ok(server::Config {
         listen,
+        fastcgi: args.fastcgi.clone(),
         sockets,
         bind_name,
         max_connections: args.max_connections as usize,

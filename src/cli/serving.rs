@@ -14,13 +14,15 @@ use crate::peer_set::PeerSet;
 use crate::server::{listen, unix_socket};
 use crate::status_page;
 
-/// Where to listen (`--listen`, else the one `--bind`/`--port` address,
-/// `bind`) and how to make the sockets.
+/// Where to listen for HTTP (`--listen`, else the one `--bind`/`--port`
+/// address, `bind`, unless `--fastcgi` is given) and how to make the
+/// sockets.
 pub fn listeners(
     args: &Args,
     bind: SocketAddr,
 ) -> anyhow::Result<(Vec<listen::Address>, listen::Settings)> {
-    let addresses = if args.listen.is_empty() {
+    // With only --fastcgi, no HTTP listener.
+    let addresses = if args.listen.is_empty() && args.fastcgi.is_empty() {
         vec![listen::Address::Tcp(bind)]
     } else {
         args.listen.clone()

@@ -9,7 +9,7 @@ use std::process::ChildStdin;
 use std::time::{Duration, Instant};
 
 use super::Record;
-use crate::client::{Body, BodyError, Client, Fed, Gone, Head, Served, Sink};
+use crate::client::{Body, BodyError, Client, Fed, Gone, Hangup, Head, Served, Sink};
 use crate::status::Refusal;
 
 pub struct Tap<'a> {
@@ -79,6 +79,9 @@ impl Sink for Tap<'_> {
     fn room(&self) -> Option<u64> {
         self.inner.room()
     }
+    fn splices(&self) -> bool {
+        self.inner.splices()
+    }
     fn can_splice(&self) -> bool {
         self.inner.can_splice()
     }
@@ -118,8 +121,8 @@ impl Client for Tap<'_> {
     fn fd(&self) -> BorrowedFd<'_> {
         self.inner.fd()
     }
-    fn closed(&self) -> bool {
-        self.inner.closed()
+    fn hangup(&mut self) -> Hangup {
+        self.inner.hangup()
     }
     fn stall_limit(&self) -> Duration {
         self.inner.stall_limit()

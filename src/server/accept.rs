@@ -19,6 +19,7 @@ use nix::sys::socket::MsgFlags;
 use super::Shared;
 use super::listen::{Front, Listener};
 use super::signals::Stop;
+use crate::front::fastcgi;
 use crate::front::http::{connection, head};
 use crate::io::stream::Stream;
 use crate::log;
@@ -129,7 +130,15 @@ fn back_off(e: &io::Error) {
 
 fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
     if !shared.slots.try_take() {
-        refuse_busy(stream);
+        match front {
+            Front::Http => refuse_busy(stream),
+            // No request id is known yet to answer: the web server sees
+            // the connection close (nginx answers its client 502).
+            Front::FastCgi => log::warn(format_args!(
+                "{}: FastCGI connection refused: too many connections",
+                stream.peer_name()
+            )),
+        }
         return;
     }
     let shared_for_thread = Arc::clone(shared);
@@ -143,6 +152,7 @@ fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
             let s = &*shared_for_thread;
             match front {
                 Front::Http => connection::serve(stream, &s.http, &s.proxy, &s.site),
+                Front::FastCgi => fastcgi::connection::serve(stream, &s.fastcgi, &s.site),
             }
         });
     if let Err(e) = spawned {

@@ -50,20 +50,21 @@ impl Address {
 }
 
 /// The protocol a socket speaks: which front end serves its
-/// connections. HTTP/1.1 is the one there is; a socket systemd names
-/// `fastcgi` is kept for a FastCGI front end.
+/// connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Front {
     Http,
+    /// FastCGI (`--fastcgi`, or a socket systemd names `fastcgi`).
+    FastCgi,
 }
 
 impl Front {
     /// The front end for a socket systemd passed under `name`
-    /// (`FileDescriptorName=` in the socket unit): `fastcgi` is refused
-    /// until rcgi has that front end; any other name is HTTP.
+    /// (`FileDescriptorName=` in the socket unit): `fastcgi` is FastCGI,
+    /// any other name HTTP.
     pub fn named(name: &str) -> Result<Front, String> {
         match name {
-            "fastcgi" => Err("a socket named fastcgi: this rcgi has no FastCGI front end".into()),
+            "fastcgi" => Ok(Front::FastCgi),
             _ => Ok(Front::Http),
         }
     }
@@ -168,11 +169,17 @@ impl fmt::Display for Place {
     }
 }
 
-/// Binds a listener for each address, in order.
-pub fn bind_all(addresses: &[Address], settings: &Settings) -> anyhow::Result<Vec<Listener>> {
+/// Binds a listener for each address, in order, served by `front`.
+pub fn bind_all(
+    addresses: &[Address],
+    front: Front,
+    settings: &Settings,
+) -> anyhow::Result<Vec<Listener>> {
     addresses
         .iter()
-        .map(|a| bind_one(a, settings).with_context(|| format!("cannot listen on {}", shown(a))))
+        .map(|a| {
+            bind_one(a, front, settings).with_context(|| format!("cannot listen on {}", shown(a)))
+        })
         .collect()
 }
 
@@ -183,7 +190,7 @@ fn shown(address: &Address) -> String {
     }
 }
 
-fn bind_one(address: &Address, settings: &Settings) -> anyhow::Result<Listener> {
+fn bind_one(address: &Address, front: Front, settings: &Settings) -> anyhow::Result<Listener> {
     let (kind, path) = match address {
         Address::Tcp(addr) => (Kind::Tcp(bind_tcp(*addr, settings.reuse_port)?), None),
         Address::Unix(path) => {
@@ -194,7 +201,7 @@ fn bind_one(address: &Address, settings: &Settings) -> anyhow::Result<Listener> 
     };
     let listener = Listener {
         kind,
-        front: Front::Http,
+        front,
         _path: path,
     };
     listener.set_nonblocking()?;
@@ -253,10 +260,10 @@ mod tests {
     }
 
     #[test]
-    fn fastcgi_is_kept_for_its_front_end() {
+    fn a_socket_named_fastcgi_speaks_fastcgi() {
         assert_eq!(Front::named("http"), Ok(Front::Http));
         assert_eq!(Front::named("rcgi.socket"), Ok(Front::Http));
-        assert!(Front::named("fastcgi").is_err());
+        assert_eq!(Front::named("fastcgi"), Ok(Front::FastCgi));
     }
 
     #[test]

@@ -21,10 +21,10 @@ use anyhow::Context;
 
 use crate::dispatch::{self, Site};
 use crate::forwarded;
-use crate::front::http;
+use crate::front::{fastcgi, http};
 use crate::log;
 use crate::route;
-use listen::{Listener, Place};
+use listen::{Front, Listener, Place};
 
 /// Scripts `--debug` lists at start, per script folder.
 const MAX_LISTED: usize = 200;
@@ -32,8 +32,11 @@ const MAX_LISTED: usize = 200;
 /// Everything the server runs with, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where to listen, unless systemd passes sockets.
+    /// Where to listen for HTTP, unless systemd passes sockets.
     pub listen: Vec<listen::Address>,
+    /// Where to listen for FastCGI (`--fastcgi`), unless systemd passes
+    /// sockets.
+    pub fastcgi: Vec<listen::Address>,
     pub sockets: listen::Settings,
     /// The host name `--bind` gave, resolved to the one TCP address.
     pub bind_name: Option<String>,
@@ -51,6 +54,7 @@ pub struct Config {
 /// What every connection thread shares.
 pub struct Shared {
     pub http: http::Limits,
+    pub fastcgi: fastcgi::Limits,
     pub proxy: forwarded::Settings,
     pub site: Site,
     slots: accept::Slots,
@@ -63,6 +67,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     signals::on_hangup(log::reopen).context("cannot install the SIGHUP handler")?;
     announce(&config.site, &listeners, config.bind_name.as_deref());
     let shared = Arc::new(Shared {
+        fastcgi: fastcgi::Limits {
+            params_timeout: config.http.header_timeout,
+            idle_timeout: config.http.idle_timeout,
+            body: config.http.body,
+            max_connections: config.max_connections,
+        },
         http: config.http,
         proxy: config.proxy,
         site: Site::new(config.site).context("cannot set up the server")?,
@@ -90,7 +100,15 @@ fn open_listeners(config: &Config) -> anyhow::Result<Vec<Listener>> {
             ));
             activation::take(&passed)
         }
-        None => listen::bind_all(&config.listen, &config.sockets),
+        None => {
+            let mut all = listen::bind_all(&config.listen, Front::Http, &config.sockets)?;
+            all.extend(listen::bind_all(
+                &config.fastcgi,
+                Front::FastCgi,
+                &config.sockets,
+            )?);
+            Ok(all)
+        }
     }
 }
 
@@ -100,11 +118,14 @@ fn open_listeners(config: &Config) -> anyhow::Result<Vec<Listener>> {
 fn announce(site: &dispatch::Settings, listeners: &[Listener], bind_name: Option<&str>) {
     let places: Vec<Place> = listeners.iter().map(Listener::place).collect();
     let mut urls: Vec<String> = Vec::new();
-    for place in &places {
-        // `http://127.0.0.1:8000/cgi-bin/`, `unix:/run/rcgi.sock for /cgi-bin/`.
-        let base = match place {
-            Place::Tcp(_) => place.to_string(),
-            Place::Unix(_) | Place::Unknown => format!("{place} for "),
+    for (place, listener) in places.iter().zip(listeners) {
+        // `http://127.0.0.1:8000/cgi-bin/`, `unix:/run/rcgi.sock for /cgi-bin/`,
+        // `fastcgi://127.0.0.1:9000 for /cgi-bin/`, `fastcgi unix:/run/f.sock for ...`.
+        let base = match (listener.front, place) {
+            (Front::Http, Place::Tcp(_)) => place.to_string(),
+            (Front::Http, _) => format!("{place} for "),
+            (Front::FastCgi, Place::Tcp(addr)) => format!("fastcgi://{addr} for "),
+            (Front::FastCgi, _) => format!("fastcgi {place} for "),
         };
         urls.extend(site_urls(site, &base));
     }
@@ -116,11 +137,16 @@ fn announce(site: &dispatch::Settings, listeners: &[Listener], bind_name: Option
         };
         log::announce(format_args!("{lead} {url}"));
     }
-    if let (Some(name), Some(Place::Tcp(addr))) = (bind_name, places.first()) {
+    let http_first = places
+        .iter()
+        .zip(listeners)
+        .find(|(_, l)| l.front == Front::Http)
+        .map(|(p, _)| p);
+    if let (Some(name), Some(Place::Tcp(addr))) = (bind_name, http_first) {
         log::info(format_args!("--bind {name}: bound to {}", addr.ip()));
     }
     if site.debug {
-        let base = match places.first() {
+        let base = match http_first {
             Some(tcp @ Place::Tcp(_)) => tcp.to_string(),
             _ => String::new(),
         };

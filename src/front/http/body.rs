@@ -24,8 +24,8 @@ use super::chunked::{self, Decoder, FRAMING_READ};
 use super::request::{BodyFraming, is_timeout};
 use super::socket::Socket;
 use crate::client::{BodyError, Fed, Gone};
-use crate::front::BodyLimits;
 use crate::front::body_clock::BodyClock;
+use crate::front::{BodyLimits, give};
 use crate::io::pipe::{BULK_PIPE, bulk_pipe};
 use crate::io::wait;
 use crate::status::Refusal;
@@ -375,25 +375,6 @@ impl BodyReader {
         }
         self.framing = Framing::Length(0);
         true
-    }
-}
-
-/// Writes into the script's stdin what it takes now: how many bytes
-/// (all of them, dropped, if it has closed it); None when it is full.
-fn give(stdin: &mut Option<ChildStdin>, data: &[u8]) -> Option<usize> {
-    let Some(pipe) = stdin.as_mut() else {
-        return Some(data.len());
-    };
-    match pipe.write(data) {
-        Ok(n) => Some(n),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Some(0),
-        // The script closed its stdin or exited: the rest of the body is
-        // read and dropped.
-        Err(_) => {
-            *stdin = None;
-            Some(data.len())
-        }
     }
 }
 

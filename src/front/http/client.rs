@@ -16,7 +16,7 @@ use super::request::Protocol;
 use super::socket::Socket;
 use super::writer::Writer;
 use super::{Limits, Version};
-use crate::client::{Body, BodyError, Client, Fed, Gone, Head, Served, Sink};
+use crate::client::{Body, BodyError, Client, Fed, Gone, Hangup, Head, Served, Sink};
 use crate::drain::Drain;
 use crate::status::Refusal;
 
@@ -255,8 +255,8 @@ impl Client for HttpClient<'_> {
         self.socket.fd()
     }
 
-    fn closed(&self) -> bool {
-        self.socket.client_closed()
+    fn hangup(&mut self) -> Hangup {
+        self.socket.hangup()
     }
 
     fn stall_limit(&self) -> Duration {

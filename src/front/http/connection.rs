@@ -18,13 +18,14 @@ use super::client::HttpClient;
 use super::head;
 use super::request::{self, ReadError};
 use super::socket::Socket;
-use crate::client::{Request, Served};
+use crate::client::Served;
 use crate::dispatch::{self, Site};
 use crate::drain::Drain;
 use crate::forwarded;
+use crate::front::access;
 use crate::io::stream::{Stream, UNIX_PEER_IP};
 use crate::io::wait;
-use crate::log::{self, Access, access::RequestLine, access::ScriptEnd};
+use crate::log::{self, Access};
 use crate::stats::STATS;
 use crate::status::Refusal;
 
@@ -83,7 +84,7 @@ pub fn serve(stream: Stream, limits: &Limits, proxy: &forwarded::Settings, site:
             ..served
         };
         busy = None;
-        access(&req, &served, started);
+        access::record(&req, &served, started);
         if served.close || !protocol.keep_alive || drain.stopping() {
             break;
         }
@@ -130,31 +131,6 @@ fn refuse(socket: &mut Socket, e: &Refusal) {
         referer: None,
         user_agent: None,
         script: None,
-    });
-}
-
-fn access(req: &Request, served: &Served, started: Instant) {
-    let took = started.elapsed();
-    STATS.request(&req.method, &req.target, served.status, served.bytes, took);
-    let script = served.script.as_ref().map(|s| ScriptEnd {
-        name: &s.name,
-        pid: s.pid,
-        exit: s.exit,
-    });
-    log::access(&Access {
-        remote: Some(req.remote_ip()),
-        user: req.user.as_ref().map(|u| u.name.as_str()),
-        request: Some(RequestLine {
-            method: &req.method,
-            target: &req.target,
-            protocol: req.protocol,
-        }),
-        status: served.status,
-        bytes: served.bytes,
-        duration: took,
-        referer: req.header("referer"),
-        user_agent: req.header("user-agent"),
-        script,
     });
 }
 

@@ -19,6 +19,7 @@ use nix::fcntl::{SpliceFFlags, splice};
 use nix::poll::PollFlags;
 use nix::sys::socket::{MsgFlags, recv, send};
 
+use crate::client::Hangup;
 use crate::io::relay::Relay;
 use crate::io::stream::{PeerName, Stream};
 use crate::io::wait;
@@ -290,20 +291,21 @@ impl Socket {
         wait::ready(self.stream.as_fd(), events, deadline)
     }
 
-    /// True when the client has closed its side and sent nothing more that
-    /// is still unread: it cannot be waiting for an answer. A client that
-    /// half-closes after sending pipelined requests is still reading.
-    pub fn client_closed(&self) -> bool {
+    /// Gone when the client has closed its side and sent nothing more
+    /// that is still unread: it cannot be waiting for an answer. A client
+    /// that half-closes after sending pipelined requests is still reading
+    /// (Busy).
+    pub fn hangup(&self) -> Hangup {
         let mut probe = [0u8; 1];
         match recv(
             self.stream.as_fd().as_raw_fd(),
             &mut probe,
             MsgFlags::MSG_PEEK,
         ) {
-            Ok(0) => self.buffered().is_empty(),
-            Ok(_) => false,
-            Err(Errno::EAGAIN) => false,
-            Err(_) => true,
+            Ok(0) if self.buffered().is_empty() => Hangup::Gone,
+            Ok(_) => Hangup::Busy,
+            Err(Errno::EAGAIN | Errno::EINTR) => Hangup::Quiet,
+            Err(_) => Hangup::Gone,
         }
     }
 

@@ -33,6 +33,8 @@ const ECHO_BYTES: usize = 100 << 20;
 const PIECE: usize = 1 << 20;
 /// The chunked upload's size and the size of its chunks (curl's).
 const UPLOAD_BYTES: usize = 3 << 20;
+/// The file the git check pushes.
+const GIT_FILE_BYTES: usize = 5 << 20;
 /// rcgi's --timeout in the timeout check.
 const TIMEOUT: &str = "2s";
 /// Seconds curl may take for one request (a bound, not a measure).
@@ -47,13 +49,24 @@ done
 printf 'body='; cat; printf '\n'
 "#;
 
+/// Echoes its body as it reads it.
 const ECHO: &str = "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec cat\n";
+
+/// Echoes its body once it has read all of it (into a temporary file).
+const ECHO_AFTER: &str = r#"#!/bin/sh
+t=$(mktemp) || exit 1
+cat > "$t"
+printf 'Content-Type: application/octet-stream\n\n'
+cat "$t"
+rm -f "$t"
+"#;
 
 /// Reads its whole body, then says how long it was and its digest.
 const DIGEST: &str = r#"#!/bin/sh
+sum=$(sha256sum | cut -d' ' -f1)
 printf 'Content-Type: text/plain\n\n'
 echo "length=${CONTENT_LENGTH-unset}"
-sha256sum | cut -d' ' -f1
+echo "$sum"
 "#;
 
 const REDIRECT: &str = "#!/bin/sh\nprintf 'Location: /cgi-bin/env.sh?from=redirect\\n\\n'\n";
@@ -72,7 +85,8 @@ struct Site {
     front: Front,
     backend: Backend,
     docroot: Root,
-    sock_dir: tempfile::TempDir,
+    /// Holds the backend's socket.
+    _sock_dir: tempfile::TempDir,
 }
 
 impl Site {
@@ -94,7 +108,7 @@ impl Site {
             front,
             backend,
             docroot,
-            sock_dir,
+            _sock_dir: sock_dir,
         }
     }
 
@@ -130,6 +144,7 @@ fn write_scripts(root: &Root) {
     let d = root.path();
     root.script("cgi-bin/env.sh", ENV);
     root.script("cgi-bin/echo.sh", ECHO);
+    root.script("cgi-bin/echo-after.sh", ECHO_AFTER);
     root.script("cgi-bin/digest.sh", DIGEST);
     root.script("cgi-bin/redirect.sh", REDIRECT);
     root.file(
@@ -213,14 +228,29 @@ fn file_digest(path: &Path) -> String {
         .to_string()
 }
 
+/// True for a server that sends no more of a request body once the
+/// response has begun (nginx, and Caddy, which writes the whole body
+/// before it reads anything): a script there must read its body before
+/// it answers, as CGI scripts mostly do. Apache and lighttpd (which has
+/// the whole body before it passes it on) take a script that echoes as
+/// it reads.
+fn half_duplex(kind: Kind) -> bool {
+    matches!(kind, Kind::Nginx | Kind::Caddy)
+}
+
 /// A 100 MiB body comes back byte for byte.
 fn echo_100_mib(site: &Site) {
+    let script = if half_duplex(site.front.kind) {
+        "/cgi-bin/echo-after.sh"
+    } else {
+        "/cgi-bin/echo.sh"
+    };
     let tmp = tempfile::tempdir().unwrap();
     let (big, digest) = big_file(tmp.path());
     let back = tmp.path().join("back.bin");
     let upload = format!("@{}", big.display());
     let (status, _) = site.curl(
-        "/cgi-bin/echo.sh",
+        script,
         &["--data-binary", &upload, "-o", back.to_str().unwrap()],
     );
     assert_eq!(status, 200);
@@ -239,7 +269,18 @@ fn chunked_upload(site: &Site) {
         &["-H", "Transfer-Encoding: chunked", "--data-binary", &upload],
     );
     let text = String::from_utf8_lossy(&body);
+    if site.front.kind == Kind::Caddy && site.backend.is_rcgi() {
+        // Caddy says CONTENT_LENGTH=-1 for a body of unknown length,
+        // which rcgi refuses as invalid (400: Caddy answers 502). Known
+        // gap: once rcgi takes -1 as "unknown", this is the check below.
+        assert_eq!(status, 502, "{text}");
+        site.backend.wait_log("400 invalid CONTENT_LENGTH param");
+        return;
+    }
     assert_eq!(status, 200, "{text}");
+    // nginx and lighttpd have the whole body before they pass it on, with
+    // its length; Apache streams it without one, and rcgi spools it
+    // (`--chunked spool`), so the script sees its length everywhere.
     let want = format!("length={UPLOAD_BYTES}\n{}\n", file_digest(&path));
     assert_eq!(text, want);
 }
@@ -367,6 +408,64 @@ fn client_disconnect(site: &Site) {
         return;
     }
     wait_gone(pids);
+}
+
+/// git's smart HTTP through nginx and git-http-backend: a clone, a push
+/// of a commit holding 5 MiB of noise (which git sends chunked; nginx
+/// passes it on with its length), and a second clone that gets the file
+/// back byte for byte.
+#[test]
+fn git_clone_and_push_through_nginx() {
+    require("git", "git");
+    let site = Site::new(Kind::Nginx, false, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().canonicalize().unwrap();
+    let projects = home.join("projects");
+    let bare = projects.join("repo.git");
+    bare_repo(
+        &bare,
+        &home,
+        &[("README", b"behind nginx\n")],
+        "first commit",
+    );
+    git(&bare, &home, &["config", "http.receivepack", "true"]);
+    let backend = format!(
+        "#!/bin/sh\nexport GIT_PROJECT_ROOT={} GIT_HTTP_EXPORT_ALL=1\nexec git http-backend\n",
+        projects.display()
+    );
+    site.docroot.script("cgi-bin/git", &backend);
+    let url = site.url("/cgi-bin/git/repo.git");
+    git(&home, &home, &["clone", "-q", &url, "first"]);
+    let first = home.join("first");
+    assert_eq!(fs::read(first.join("README")).unwrap(), b"behind nginx\n");
+
+    let big = noise(GIT_FILE_BYTES, 0x5eed);
+    fs::write(first.join("big.bin"), &big).unwrap();
+    git(&first, &home, &["add", "big.bin"]);
+    git(&first, &home, &["commit", "-q", "-m", "a 5 MiB file"]);
+    let trace = home.join("push-trace.txt");
+    run_ok(
+        client_command("git", &home)
+            .current_dir(&first)
+            .env("GIT_TRACE_CURL", &trace)
+            .env("GIT_TRACE_CURL_NO_DATA", "1")
+            .args(["push", "-q", "origin", "main"]),
+    );
+    let trace = fs::read_to_string(&trace).unwrap();
+    assert!(
+        trace.contains("=> Send header: Transfer-Encoding: chunked"),
+        "{trace}"
+    );
+    let log = git(&bare, &home, &["log", "--format=%s", "main"]);
+    assert_eq!(log, "a 5 MiB file\nfirst commit\n");
+
+    git(&home, &home, &["clone", "-q", &url, "second"]);
+    let again = fs::read(home.join("second/big.bin")).unwrap();
+    assert!(again == big, "the pushed file differs");
+    if site.backend.is_rcgi() {
+        site.backend
+            .wait_log("\"POST /cgi-bin/git/repo.git/git-receive-pack HTTP/1.1\" 200");
+    }
 }
 
 /// The tests of one server: `$make` builds its Site.

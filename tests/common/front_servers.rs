@@ -138,7 +138,6 @@ pub fn nginx_location(backend: &Listen) -> String {
         fastcgi_split_path_info ^(/cgi-bin/[^/]+)(/.*)$;
         fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
         fastcgi_param PATH_INFO $fastcgi_path_info;
-        fastcgi_buffering off;
         fastcgi_read_timeout 1h;
         client_max_body_size 0;
         fastcgi_pass {pass};
@@ -171,7 +170,7 @@ fn caddy(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
     };
     let conf = format!(
         "{{\n    admin off\n    auto_https off\n    storage file_system {}\n}}\n\
-         http://127.0.0.1:{port} {{\n    bind 127.0.0.1\n    root * {}\n    \
+         http://:{port} {{\n    bind 127.0.0.1\n    root * {}\n    \
          reverse_proxy /cgi-bin/* {upstream} {{\n        transport fastcgi {{\n            \
          split .sh\n        }}\n        flush_interval -1\n    }}\n}}\n",
         d.join("storage").display(),
@@ -231,7 +230,7 @@ fn apache(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
          <Directory {root}/cgi-bin>\n    Require all granted\n    AcceptPathInfo On\n    \
          SetHandler \"{handler}\"\n    \
          ProxyFCGISetEnvIf true SCRIPT_FILENAME \"%{{DOCUMENT_ROOT}}%{{reqenv:SCRIPT_NAME}}\"\n\
-         </Directory>\n"
+         </Directory>\n<Proxy \"fcgi://localhost\">\n    ProxySet flushpackets=on\n</Proxy>\n"
     );
     let conf = write(d, "httpd.conf", &conf);
     let mut cmd = Command::new(require("/usr/sbin/apache2", "apache2"));

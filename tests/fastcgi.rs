@@ -10,6 +10,8 @@ mod common;
 use std::fs;
 use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::fcgi::{self, Conn};
 use common::{Root, Server, is_dead, open_gate, wait_until};
@@ -547,4 +549,55 @@ fn a_body_over_max_body_is_413() {
     params.push(("CONTENT_LENGTH", "5000"));
     c.send(&fcgi::request(1, false, &params, &[b'x'; 5000]));
     assert_eq!(c.reply(1).status(), 413);
+}
+
+#[test]
+fn output_waits_for_the_body_as_nginx_needs() {
+    // nginx stops sending a request body once the response has begun: a
+    // client that does the same must still get the whole body to the
+    // script, which writes its head before it reads.
+    let root = Root::new();
+    root.script(
+        "sum.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nsha256sum | cut -c1-64\n",
+    );
+    let (_server, addr) = start(&root, &["--idle-timeout", "3s"]);
+    let body = common::noise(2 << 20, 3);
+    let len = body.len().to_string();
+    let mut params = fcgi::get_params("/cgi-bin/sum.sh");
+    params[0] = ("REQUEST_METHOD", "POST");
+    params.push(("CONTENT_LENGTH", &len));
+    let mut c = Conn::tcp(addr);
+    c.send(&fcgi::begin(1, fcgi::RESPONDER, false));
+    c.send(&fcgi::stream(fcgi::PARAMS, 1, &fcgi::pairs(&params)));
+    let answered = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let mut w = c.stream.try_clone().unwrap();
+        let answered = Arc::clone(&answered);
+        let body = body.clone();
+        std::thread::spawn(move || {
+            let mut records: Vec<Vec<u8>> = body
+                .chunks(32768)
+                .map(|p| fcgi::record(fcgi::STDIN, 1, p))
+                .collect();
+            records.push(fcgi::record(fcgi::STDIN, 1, b""));
+            for r in records {
+                if answered.load(Ordering::SeqCst) {
+                    return false;
+                }
+                std::io::Write::write_all(&mut w, &r).unwrap();
+            }
+            true
+        })
+    };
+    let first = c.read_record().unwrap().expect("a record");
+    answered.store(true, Ordering::SeqCst);
+    assert_eq!(first.kind, fcgi::STDOUT);
+    assert!(
+        writer.join().unwrap(),
+        "the response began before the body was sent"
+    );
+    let mut reply = c.reply(1);
+    reply.stdout.splice(0..0, first.content);
+    assert_eq!(reply.text().trim(), common::sha256_hex(&body));
 }

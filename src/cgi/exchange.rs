@@ -299,6 +299,8 @@ impl<'a> Exchange<'a> {
                 .client
                 .feed(&mut self.pipes.stdin, false)
                 .map_err(body_end)?;
+            // Time the script held the body back is not the client's stall.
+            self.sent(fed == Fed::Some);
             self.stdin_full = fed == Fed::StdinFull;
         }
         Ok(())

@@ -27,6 +27,11 @@ use crate::front::{BodyLimits, give};
 use crate::io::wait;
 use crate::status::Refusal;
 
+/// The most response bytes held back while the request body is still
+/// coming (see [`FcgiClient::holding`]); under the engine's own bound
+/// on queued output, so that it is reached before the engine stops
+/// reading the script's stdout.
+const HOLD_MAX: usize = 192 * 1024;
 /// Bytes of a file read at once for [`Sink::send_file`].
 const FILE_STEP: usize = 64 * 1024;
 const CLOSED: Gone = Gone("web server closed the connection mid-request");
@@ -72,6 +77,17 @@ impl<'c> FcgiClient<'c> {
             self.broken.get_or_insert_with(|| gone.0.to_string());
         }
         (self.broken.is_none(), self.broken)
+    }
+
+    /// Whether the script's output waits for the end of the body: nginx
+    /// stops sending a request body once the response has begun, so a
+    /// script that writes its head before reading its input would lose
+    /// the rest of it. Output is held back until the `STDIN` stream has
+    /// ended, unless [`HOLD_MAX`] bytes wait: a script that writes that
+    /// much before reading all its input needs its output to flow to go
+    /// on.
+    fn holding(&self) -> bool {
+        !self.body.ended() && self.conn.backlog() < HOLD_MAX
     }
 
     fn lost(&mut self, gone: Gone) -> Gone {
@@ -213,7 +229,13 @@ impl Body for FcgiClient<'_> {
                     }
                     None => {
                         self.body.pause();
-                        return Ok(Fed::StdinFull);
+                        // Bytes that moved before the pipe filled are
+                        // progress: the client is not stalling.
+                        return Ok(if fed == Fed::Some {
+                            fed
+                        } else {
+                            Fed::StdinFull
+                        });
                     }
                 }
             }
@@ -288,11 +310,15 @@ impl Sink for FcgiClient<'_> {
         self.conn.backlog()
     }
 
+    /// Not while output is held back: nothing to send yet.
     fn pending(&self) -> bool {
-        self.conn.backlog() > 0
+        self.conn.backlog() > 0 && !self.holding()
     }
 
     fn send_now(&mut self) -> Result<bool, Gone> {
+        if self.holding() {
+            return Ok(false);
+        }
         self.conn.send_now().map_err(|g| self.lost(g))
     }
 
@@ -320,7 +346,7 @@ impl Sink for FcgiClient<'_> {
     }
 
     fn delivered(&self) -> bool {
-        self.response.whole() && !self.pending()
+        self.response.whole() && self.conn.backlog() == 0
     }
 
     fn close_after(&mut self) {

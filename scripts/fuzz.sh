@@ -7,6 +7,7 @@
 #   script_headers  rcgi::cgi::header_block::{find_end, parse}
 #   whole_request   a head, then its body through the body reader over a
 #                   loopback connection, against --max-body
+#   fastcgi         rcgi::front::fastcgi::{record::split, params::decode}
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]
 #
@@ -54,7 +55,7 @@ if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2
     exit 2
 fi
-read -r -a targets <<<"${FUZZ_TARGETS:-request_head chunked script_headers whole_request}"
+read -r -a targets <<<"${FUZZ_TARGETS:-request_head chunked script_headers whole_request fastcgi}"
 fork=${FUZZ_FORK:-1}
 export RUSTC_BOOTSTRAP=1
 

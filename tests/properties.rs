@@ -904,3 +904,43 @@ proptest! {
         prop_assert_eq!(&streamed.after, &next);
     }
 }
+
+// ---------------------------------------------------------------------
+// FastCGI records and name-value pairs (from web servers)
+
+fn pair() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+    (vec(any::<u8>(), 0..200), vec(any::<u8>(), 0..300))
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Generated pairs, framed into records, come back as they went, and
+    /// any cut of the stream is read only as far as whole records go.
+    #[test]
+    fn fastcgi_params_round_trip(pairs in vec(pair(), 0..20), cut in any::<usize>()) {
+        let mut stream = Vec::new();
+        for (n, v) in &pairs {
+            rcgi::front::fastcgi::params::encode(&mut stream, n, v);
+        }
+        let mut wire = Vec::new();
+        rcgi::front::fastcgi::record::write_stream(&mut wire, 4, 1, &stream);
+        let (contents, bad) = parsers::fastcgi::check_records(&wire);
+        prop_assert!(!bad);
+        let joined: Vec<u8> = contents.concat();
+        prop_assert_eq!(&joined, &stream);
+        prop_assert_eq!(parsers::fastcgi::check_pairs(&joined), Some(pairs));
+        let (cut_contents, _) = parsers::fastcgi::check_records(&wire[..cut % (wire.len() + 1)]);
+        prop_assert!(cut_contents.len() <= contents.len());
+    }
+
+    /// Any bytes: no panic, and what is accepted holds the properties.
+    #[test]
+    fn fastcgi_parsers_take_any_bytes(data in vec(any::<u8>(), 0..600)) {
+        let (contents, _) = parsers::fastcgi::check_records(&data);
+        for c in contents {
+            parsers::fastcgi::check_pairs(&c);
+        }
+        parsers::fastcgi::check_pairs(&data);
+    }
+}

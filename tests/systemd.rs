@@ -1,6 +1,6 @@
 //! systemd: socket activation through `systemd-socket-activate` (which
 //! needs no running systemd), READY=1 and STOPPING=1 over
-//! NOTIFY_SOCKET, a socket named `fastcgi` refused, and the units in
+//! NOTIFY_SOCKET, a socket named `fastcgi` served as FastCGI, and the units in
 //! contrib/ checked by `systemd-analyze verify` and run as written (their
 //! ExecStart options and socket settings, with test paths).
 
@@ -142,8 +142,9 @@ fn tcp_sockets_from_systemd_are_served_with_their_addresses() {
 }
 
 #[test]
-fn a_socket_named_fastcgi_is_refused_until_that_front_end_exists() {
+fn a_socket_named_fastcgi_speaks_fastcgi() {
     let root = Root::new();
+    root.script("hello.sh", HELLO);
     let sock = root.path().join("fcgi.sock");
     let mut cmd = Command::new(activator());
     cmd.arg(format!("--listen={}", sock.display()))
@@ -151,9 +152,15 @@ fn a_socket_named_fastcgi_is_refused_until_that_front_end_exists() {
         .arg(env!("CARGO_BIN_EXE_rcgi"))
         .args(["--root", &root.path().display().to_string()]);
     let server = Server::spawn_until(&root.path(), &mut cmd, ACTIVATOR_READY);
-    let _c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-    server.wait_stderr("this rcgi has no FastCGI front end");
-    assert_eq!(server.wait_exit().code(), Some(1));
+    let mut c = common::fcgi::Conn::unix(&sock);
+    let params = common::fcgi::get_params("/cgi-bin/hello.sh");
+    c.send(&common::fcgi::request(1, false, &params, b""));
+    assert_eq!(c.reply(1).text(), "hello\n");
+    server.wait_stderr(&format!(
+        "rcgi listening on fastcgi unix:{} for /cgi-bin/",
+        sock.display()
+    ));
+    assert_eq!(server.stop().code(), Some(0));
 }
 
 #[test]

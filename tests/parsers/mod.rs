@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod body;
+pub mod fastcgi;
 
 use rcgi::cgi::header_block::ScriptHead;
 use rcgi::front::http::Limits;

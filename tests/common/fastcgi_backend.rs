@@ -143,7 +143,7 @@ impl Backend {
 }
 
 fn start_fcgiwrap(root: &Path, listen: Listen) -> Backend {
-    let fcgiwrap = require("fcgiwrap", "fcgiwrap");
+    let fcgiwrap = require("/usr/sbin/fcgiwrap", "fcgiwrap");
     if let Listen::Unix(path) = &listen {
         // fcgiwrap will not bind over a socket file left behind.
         let _ = fs::remove_file(path);

@@ -4,20 +4,23 @@
 //! configuration, logs and temporary files in a folder of its own,
 //! serving the scripts under `/cgi-bin/` of a document root. Started
 //! once it answers HTTP; killed on drop, printing its error log when
-//! the test failed. The configurations are the README's "FastCGI" ones
-//! plus what a test needs (its paths, foreground, no user switch).
+//! the test failed. The configurations are the README's ("Behind nginx,
+//! Caddy, lighttpd, Apache"), with the test's paths and port, inside
+//! what the packages' main configuration files would say.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use super::fastcgi_backend::{Listen, free_port};
-use super::{proc_state, require, wait_until};
+use super::{proc_state, readme_block, replaced, require, wait_until};
 
+/// The socket the README's configurations name.
+const README_SOCKET: &str = "/run/rcgi/fcgi.sock";
 /// Debian's modules folder for Apache.
 const APACHE_MODULES: &str = "/usr/lib/apache2/modules";
 
@@ -126,35 +129,53 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// The README's nginx `location` block for `backend`.
-pub fn nginx_location(backend: &Listen) -> String {
-    let pass = match backend {
-        Listen::Unix(path) => format!("unix:{}", path.display()),
-        Listen::Tcp(addr) => addr.to_string(),
+/// The README's configuration after `marker`, for a docroot, a backend
+/// and a port: `/srv/www` and the socket replaced, then `edits`
+/// (`(from, to)`, each of which must be there).
+fn readme_config(marker: &str, docroot: &Path, edits: &[(&str, String)]) -> String {
+    let mut text = replaced(
+        &readme_block(marker),
+        "/srv/www",
+        &docroot.display().to_string(),
+    );
+    for (from, to) in edits {
+        text = replaced(&text, from, to);
+    }
+    text
+}
+
+/// The README's socket, as a server's configuration names it in
+/// `unix_form`, replaced by the backend's (`tcp_form` of its address).
+fn backend_edit<'a>(
+    unix_form: &'a str,
+    backend: &Listen,
+    tcp_form: impl Fn(SocketAddr) -> String,
+) -> (&'a str, String) {
+    let to = match backend {
+        Listen::Unix(path) => unix_form.replace(README_SOCKET, &path.display().to_string()),
+        Listen::Tcp(addr) => tcp_form(*addr),
     };
-    format!(
-        "    location /cgi-bin/ {{
-        include /etc/nginx/fastcgi_params;
-        fastcgi_split_path_info ^(/cgi-bin/[^/]+)(/.*)$;
-        fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-        fastcgi_param PATH_INFO $fastcgi_path_info;
-        fastcgi_read_timeout 1h;
-        client_max_body_size 0;
-        fastcgi_pass {pass};
-    }}
-"
-    )
+    (unix_form, to)
 }
 
 fn nginx(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
+    let site = readme_config(
+        "nginx, as for fcgiwrap (`/etc/nginx/sites-enabled/cgi`):",
+        docroot,
+        &[
+            ("listen 80;", format!("listen 127.0.0.1:{port};")),
+            backend_edit("unix:/run/rcgi/fcgi.sock", backend, |a| a.to_string()),
+        ],
+    );
+    // What /etc/nginx/nginx.conf around a site says, in the test's
+    // folder, as one process in the foreground (so as root: no worker
+    // user needs the socket).
     let dd = d.display();
     let conf = format!(
         "daemon off;\nmaster_process off;\npid {dd}/nginx.pid;\nerror_log {dd}/error.log info;\n\
          events {{}}\nhttp {{\n    access_log {dd}/access.log;\n    client_body_temp_path {dd}/body;\n    \
          proxy_temp_path {dd}/proxy;\n    fastcgi_temp_path {dd}/fastcgi;\n    uwsgi_temp_path {dd}/uwsgi;\n    \
-         scgi_temp_path {dd}/scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    root {};\n{}  }}\n}}\n",
-        docroot.display(),
-        nginx_location(backend)
+         scgi_temp_path {dd}/scgi;\n{site}}}\n"
     );
     let conf = write(d, "nginx.conf", &conf);
     let mut cmd = Command::new(require("nginx", "nginx"));
@@ -164,17 +185,21 @@ fn nginx(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
 }
 
 fn caddy(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
-    let upstream = match backend {
-        Listen::Unix(path) => format!("unix/{}", path.display()),
-        Listen::Tcp(addr) => addr.to_string(),
-    };
+    let site = readme_config(
+        "Caddy (`/etc/caddy/Caddyfile`):",
+        docroot,
+        &[
+            (
+                "www.example.org {",
+                format!("http://:{port} {{\n    bind 127.0.0.1"),
+            ),
+            backend_edit("unix//run/rcgi/fcgi.sock", backend, |a| a.to_string()),
+        ],
+    );
+    // No admin endpoint (port 2019 is shared), no certificates.
     let conf = format!(
-        "{{\n    admin off\n    auto_https off\n    storage file_system {}\n}}\n\
-         http://:{port} {{\n    bind 127.0.0.1\n    root * {}\n    \
-         reverse_proxy /cgi-bin/* {upstream} {{\n        transport fastcgi {{\n            \
-         split .sh\n        }}\n        flush_interval -1\n    }}\n}}\n",
-        d.join("storage").display(),
-        docroot.display()
+        "{{\n    admin off\n    auto_https off\n    storage file_system {}\n}}\n{site}",
+        d.join("storage").display()
     );
     let conf = write(d, "Caddyfile", &conf);
     let mut cmd = Command::new(require("caddy", "caddy"));
@@ -187,20 +212,21 @@ fn caddy(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
 }
 
 fn lighttpd(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
-    let place = match backend {
-        Listen::Unix(path) => format!("\"socket\" => \"{}\"", path.display()),
-        Listen::Tcp(addr) => format!("\"host\" => \"{}\", \"port\" => {}", addr.ip(), addr.port()),
-    };
+    let site = readme_config(
+        "lighttpd (`/etc/lighttpd/conf-enabled/90-rcgi.conf`):",
+        docroot,
+        &[backend_edit(
+            "\"socket\" => \"/run/rcgi/fcgi.sock\"",
+            backend,
+            |a| format!("\"host\" => \"{}\", \"port\" => {}", a.ip(), a.port()),
+        )],
+    );
     fs::create_dir_all(d.join("uploads")).unwrap();
+    let dd = d.display();
+    // What Debian's lighttpd.conf around it says, in the test's folder.
     let conf = format!(
-        "server.modules = ( \"mod_fastcgi\" )\nserver.document-root = \"{}\"\n\
-         server.bind = \"127.0.0.1\"\nserver.port = {port}\nserver.errorlog = \"{}/error.log\"\n\
-         server.upload-dirs = ( \"{}/uploads\" )\nserver.stream-response-body = 2\n\
-         server.stream-request-body = 0\n\
-         fastcgi.server = ( \"/cgi-bin/\" => (( {place}, \"check-local\" => \"disable\" )) )\n",
-        docroot.display(),
-        d.display(),
-        d.display()
+        "server.bind = \"127.0.0.1\"\nserver.port = {port}\nserver.errorlog = \"{dd}/error.log\"\n\
+         server.upload-dirs = ( \"{dd}/uploads\" )\n{site}"
     );
     let conf = write(d, "lighttpd.conf", &conf);
     let mut cmd = Command::new(require("/usr/sbin/lighttpd", "lighttpd"));
@@ -209,10 +235,19 @@ fn lighttpd(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
 }
 
 fn apache(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
-    let handler = match backend {
-        Listen::Unix(path) => format!("proxy:unix:{}|fcgi://localhost", path.display()),
-        Listen::Tcp(addr) => format!("proxy:fcgi://{addr}"),
-    };
+    let site = readme_config(
+        "`/etc/apache2/sites-enabled/cgi.conf`):",
+        docroot,
+        &[
+            (
+                "<VirtualHost *:80>",
+                format!("<VirtualHost 127.0.0.1:{port}>"),
+            ),
+            backend_edit("unix:/run/rcgi/fcgi.sock|fcgi://localhost", backend, |a| {
+                format!("fcgi://{a}")
+            }),
+        ],
+    );
     let modules: String = [
         ("mpm_event", "mod_mpm_event"),
         ("authz_core", "mod_authz_core"),
@@ -222,15 +257,13 @@ fn apache(d: &Path, port: u16, docroot: &Path, backend: &Listen) -> Command {
     .iter()
     .map(|(name, file)| format!("LoadModule {name}_module {APACHE_MODULES}/{file}.so\n"))
     .collect();
-    let (dd, root) = (d.display(), docroot.display());
+    // What Debian's apache2.conf around a site says, in the test's
+    // folder; its children run as nobody.
+    let dd = d.display();
     let conf = format!(
         "{modules}ServerRoot {dd}\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n\
-         PidFile {dd}/httpd.pid\nErrorLog {dd}/error.log\nDefaultRuntimeDir {dd}\nMutex file:{dd}\n\
-         LogLevel info\nUser nobody\nGroup nogroup\nDocumentRoot {root}\n\
-         <Directory {root}/cgi-bin>\n    Require all granted\n    AcceptPathInfo On\n    \
-         SetHandler \"{handler}\"\n    \
-         ProxyFCGISetEnvIf true SCRIPT_FILENAME \"%{{DOCUMENT_ROOT}}%{{reqenv:SCRIPT_NAME}}\"\n\
-         </Directory>\n<Proxy \"fcgi://localhost\">\n    ProxySet flushpackets=on\n</Proxy>\n"
+         PidFile {dd}/httpd.pid\nErrorLog {dd}/error.log\nLogLevel info\nDefaultRuntimeDir {dd}\n\
+         Mutex file:{dd}\nUser nobody\nGroup nogroup\n{site}"
     );
     let conf = write(d, "httpd.conf", &conf);
     let mut cmd = Command::new(require("/usr/sbin/apache2", "apache2"));

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod fastcgi_backend;
 pub mod fcgi;
+pub mod front_servers;
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -887,6 +889,3 @@ pub fn replaced(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not in:\n{text}");
     text.replace(from, to)
 }
-
-pub mod fastcgi_backend;
-pub mod front_servers;

@@ -14,7 +14,7 @@ mod common;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,7 +23,7 @@ use std::thread;
 use common::fastcgi_backend::{Backend, Listen};
 use common::front_servers::{Front, Kind};
 use common::{
-    Root, WAIT, bare_repo, client_command, git, is_dead, noise, open_gate, require, run_ok,
+    Client, Root, WAIT, bare_repo, client_command, git, is_dead, noise, open_gate, require, run_ok,
     wait_until,
 };
 
@@ -464,6 +464,60 @@ fn git_clone_and_push_through_nginx() {
     assert!(again == big, "the pushed file differs");
     let log = site.backend.log();
     assert!(!log.contains("killed"), "{log}");
+}
+
+// Checks of the HTTP integration tests (response.rs, limits.rs) that
+// also hold through nginx.
+
+/// A script's status, its repeated and custom header fields, and HEAD.
+#[test]
+fn status_and_fields_through_nginx() {
+    let site = Site::new(Kind::Nginx, false, &[]);
+    site.docroot.script(
+        "cgi-bin/made.sh",
+        "#!/bin/sh\nprintf 'Status: 201 Created\\nX-Made: yes\\nSet-Cookie: a=1\\nSet-Cookie: b=2\\nContent-Type: text/plain\\n\\nmade\\n'\n",
+    );
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], site.front.port)));
+    c.send(b"GET /cgi-bin/made.sh HTTP/1.1\r\nHost: test\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("x-made"), Some("yes"));
+    assert_eq!(r.headers_named("set-cookie"), ["a=1", "b=2"]);
+    assert_eq!(r.text(), "made\n");
+    c.send(b"HEAD /cgi-bin/made.sh HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let r = c.head_response();
+    assert_eq!(r.status, 201);
+    assert!(c.is_closed(), "a body after the HEAD response");
+}
+
+/// A client redirect (an absolute URL) is a 302 with its Location.
+#[test]
+fn client_redirect_through_nginx() {
+    let site = Site::new(Kind::Nginx, false, &[]);
+    site.docroot.script(
+        "cgi-bin/away.sh",
+        "#!/bin/sh\nprintf 'Location: http://www.example.org/there\\n\\n'\n",
+    );
+    let (status, head) = site.curl("/cgi-bin/away.sh", &["-D", "-", "-o", "/dev/null"]);
+    assert_eq!(status, 302);
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(
+        head.contains("location: http://www.example.org/there"),
+        "{head}"
+    );
+}
+
+/// rcgi's --max-body: a body over it is its 413, and no script runs.
+#[test]
+fn max_body_through_nginx() {
+    let site = Site::new(Kind::Nginx, false, &["--max-body", "1000"]);
+    let body = "x".repeat(5000);
+    let (status, text) = site.curl("/cgi-bin/digest.sh", &["--data-binary", &body]);
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&text));
+    let refusal = site.backend.wait_log(" 413 ");
+    assert!(!refusal.contains("digest.sh["), "a script ran: {refusal}");
+    let (status, _) = site.curl("/cgi-bin/digest.sh", &["--data-binary", "small"]);
+    assert_eq!(status, 200);
 }
 
 /// The tests of one server: `$make` builds its Site.

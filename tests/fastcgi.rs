@@ -213,22 +213,22 @@ fn output_streams_before_the_script_ends() {
         "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nfirst\\n'\nread x < ./gate\necho second\n",
     );
     let (_server, addr) = start(&root, &[]);
-    let mut c = Conn::tcp(addr);
-    c.send(&fcgi::request(
-        1,
-        false,
-        &fcgi::get_params("/cgi-bin/slow.sh"),
-        b"",
-    ));
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains("first\n") {
-        let r = c.read_record().unwrap().expect("a record");
-        assert_eq!(r.kind, fcgi::STDOUT, "ended before the gate opened");
-        seen.extend(r.content);
+    // Without CONTENT_LENGTH (nginx sends it empty), and with 0 (lighttpd).
+    for length in [None, Some("0")] {
+        let mut c = Conn::tcp(addr);
+        let mut params = fcgi::get_params("/cgi-bin/slow.sh");
+        params.extend(length.map(|n| ("CONTENT_LENGTH", n)));
+        c.send(&fcgi::request(1, false, &params, b""));
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("first\n") {
+            let r = c.read_record().unwrap().expect("a record");
+            assert_eq!(r.kind, fcgi::STDOUT, "ended before the gate opened");
+            seen.extend(r.content);
+        }
+        open_gate(&gate);
+        let rest = c.reply(1);
+        assert!(String::from_utf8_lossy(&rest.stdout).contains("second"));
     }
-    open_gate(&gate);
-    let rest = c.reply(1);
-    assert!(String::from_utf8_lossy(&rest.stdout).contains("second"));
 }
 
 #[test]
@@ -600,4 +600,54 @@ fn output_waits_for_the_body_as_nginx_needs() {
     let mut reply = c.reply(1);
     reply.stdout.splice(0..0, first.content);
     assert_eq!(reply.text().trim(), common::sha256_hex(&body));
+}
+
+#[test]
+fn a_stalled_body_gets_408() {
+    let root = Root::new();
+    root.script(
+        "reads.sh",
+        "#!/bin/sh\nbody=$(cat)\nprintf 'Content-Type: text/plain\\n\\n%s' \"$body\"\n",
+    );
+    let (server, addr) = start(&root, &["--idle-timeout", "1s"]);
+    let mut c = Conn::tcp(addr);
+    let mut params = fcgi::get_params("/cgi-bin/reads.sh");
+    params[0] = ("REQUEST_METHOD", "POST");
+    params.push(("CONTENT_LENGTH", "100"));
+    c.send(&fcgi::begin(1, fcgi::RESPONDER, false));
+    c.send(&fcgi::stream(fcgi::PARAMS, 1, &fcgi::pairs(&params)));
+    c.send(&fcgi::record(fcgi::STDIN, 1, b"only ten b"));
+    let reply = c.reply(1);
+    assert_eq!(reply.status(), 408);
+    wait_until("the script gone", || {
+        common::children_of(server.pid()).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn a_stop_lets_a_running_request_finish() {
+    let root = Root::new();
+    let gate = root.gate("gate");
+    root.script(
+        "held.sh",
+        "#!/bin/sh\nread x < ./gate\nprintf 'Content-Type: text/plain\\n\\nheld'\n",
+    );
+    let (server, addr) = start(&root, &["--shutdown-grace", "20s"]);
+    let mut c = Conn::tcp(addr);
+    c.send(&fcgi::request(
+        1,
+        true,
+        &fcgi::get_params("/cgi-bin/held.sh"),
+        b"",
+    ));
+    wait_until("the held script", || {
+        (!common::children_of(server.pid()).is_empty()).then_some(())
+    });
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    server.wait_stderr("stopping: 1 requests running");
+    open_gate(&gate);
+    assert_eq!(c.reply(1).text(), "held");
+    // The connection's last request: rcgi closes it, and exits.
+    assert!(c.closed());
+    assert_eq!(server.wait_exit().code(), Some(0));
 }

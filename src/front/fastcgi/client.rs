@@ -82,12 +82,12 @@ impl<'c> FcgiClient<'c> {
     /// Whether the script's output waits for the end of the body: nginx
     /// stops sending a request body once the response has begun, so a
     /// script that writes its head before reading its input would lose
-    /// the rest of it. Output is held back until the `STDIN` stream has
-    /// ended, unless [`HOLD_MAX`] bytes wait: a script that writes that
+    /// the rest of it. Output is held back until the whole body has
+    /// arrived, unless [`HOLD_MAX`] bytes wait: a script that writes that
     /// much before reading all its input needs its output to flow to go
     /// on.
     fn holding(&self) -> bool {
-        !self.body.ended() && self.conn.backlog() < HOLD_MAX
+        !self.body.arrived() && self.conn.backlog() < HOLD_MAX
     }
 
     fn lost(&mut self, gone: Gone) -> Gone {

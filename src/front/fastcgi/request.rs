@@ -11,7 +11,8 @@
 //! Which script runs is a path under rcgi's mounts, routed as over HTTP
 //! (every check of the walk applies): `SCRIPT_FILENAME` when given (the
 //! fcgiwrap convention), made a URL path by finding the mount whose root
-//! holds it (also through a symlinked parent), then `PATH_INFO`; else
+//! holds it (also through a symlinked parent), then `PATH_INFO` unless
+//! `SCRIPT_FILENAME` already ends with it; else
 //! `SCRIPT_NAME` and `PATH_INFO`; else the path of `REQUEST_URI`. A
 //! `SCRIPT_FILENAME` outside every root is refused (403).
 
@@ -196,7 +197,11 @@ fn route_path(pairs: &Pairs, mounts: &[Mount]) -> Result<String, Refusal> {
     let path_info = param(pairs, "PATH_INFO").unwrap_or(b"");
     if let Some(file) = param(pairs, "SCRIPT_FILENAME") {
         let mut path = file_path(Path::new(OsStr::from_bytes(file)), mounts)?;
-        path.push_str(&encode_path(path_info));
+        // A SCRIPT_FILENAME that holds the path info already (the whole
+        // URL path after the root) is not given it twice.
+        if !file.ends_with(path_info) {
+            path.push_str(&encode_path(path_info));
+        }
         return Ok(path);
     }
     if let Some(name) = param(pairs, "SCRIPT_NAME") {
@@ -376,6 +381,15 @@ mod tests {
         assert_eq!(
             build(&p, &mounts, None, None).unwrap().req.path,
             "/cgi-bin/x%20y.sh/more/pi"
+        );
+        let p = pairs(&[
+            ("REQUEST_METHOD", "GET"),
+            ("SCRIPT_FILENAME", "/srv/cgi/x.sh/pi"),
+            ("PATH_INFO", "/pi"),
+        ]);
+        assert_eq!(
+            build(&p, &mounts, None, None).unwrap().req.path,
+            "/cgi-bin/x.sh/pi"
         );
         let p = pairs(&[
             ("REQUEST_METHOD", "GET"),

@@ -67,6 +67,13 @@ impl StdinStream {
         self.ended
     }
 
+    /// The whole body has arrived: the stream's end, or all the bytes
+    /// `CONTENT_LENGTH` announced (the empty record that ends the stream
+    /// is only framing then).
+    pub fn arrived(&self) -> bool {
+        self.ended || self.declared == Some(self.taken)
+    }
+
     /// The whole body has arrived and been passed on.
     pub fn complete(&self) -> bool {
         self.ended && self.waiting().is_empty()

@@ -7,8 +7,11 @@
 //! and git clone and push through git-http-backend behind nginx. With
 //! `RCGI_TEST_FASTCGI_BACKEND=fcgiwrap` the same requests go to fcgiwrap
 //! instead, for comparison; the checks of what only rcgi does (its
-//! timeout, its killing of abandoned scripts, its local redirects) then
-//! only print what fcgiwrap did.
+//! timeout, its killing of abandoned scripts, streaming, its local
+//! redirects, its 404) then only print what fcgiwrap did or are skipped;
+//! what fcgiwrap does otherwise fails: the environment behind nginx
+//! (no `PATH_INFO` from Debian's `fastcgi_params`), a chunked upload
+//! through Apache and Caddy (no `CONTENT_LENGTH`, or -1), `--max-body`.
 
 mod common;
 
@@ -18,7 +21,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::thread;
 
 use common::fastcgi_backend::{Backend, Listen};
 use common::front_servers::{Front, Kind};
@@ -272,6 +274,10 @@ fn chunked_upload(site: &Site) {
 
 /// The first line arrives while the script still waits for the gate.
 fn streaming(site: &Site) {
+    if !site.backend.is_rcgi() {
+        eprintln!("fcgiwrap holds the output until the script ends: skipped");
+        return;
+    }
     let mut s = TcpStream::connect(("127.0.0.1", site.front.port)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     s.write_all(b"GET /cgi-bin/stream.sh HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
@@ -313,6 +319,13 @@ fn local_redirect(site: &Site) {
 /// No such script: 404; a file without its execute bit: 403.
 fn not_found_and_forbidden(site: &Site) {
     let (status, body) = site.curl("/cgi-bin/nope.sh", &[]);
+    if !site.backend.is_rcgi() {
+        eprintln!(
+            "fcgiwrap + {:?}: a missing script gave {status}",
+            site.front.kind
+        );
+        return;
+    }
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
     let (status, body) = site.curl("/cgi-bin/plain.sh", &[]);
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
@@ -369,6 +382,10 @@ fn timeout(site: &Site) {
 
 /// A client that closes mid-response: the script and its child go.
 fn client_disconnect(site: &Site) {
+    if !site.backend.is_rcgi() {
+        eprintln!("fcgiwrap holds the output: no line to wait for; skipped");
+        return;
+    }
     let s = TcpStream::connect(("127.0.0.1", site.front.port)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     (&s).write_all(b"GET /cgi-bin/endless.sh HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -382,16 +399,6 @@ fn client_disconnect(site: &Site) {
     let pids = runner_pids(site);
     drop(reader);
     drop(s);
-    if !site.backend.is_rcgi() {
-        thread::sleep(std::time::Duration::from_secs(1));
-        eprintln!(
-            "fcgiwrap + {:?}: after the client left, script dead {}, its child dead {}",
-            site.front.kind,
-            is_dead(pids.0),
-            is_dead(pids.1)
-        );
-        return;
-    }
     wait_gone(pids);
 }
 

@@ -154,6 +154,16 @@ fn script_filename_runs_only_scripts_inside_the_root() {
     assert_eq!(var(&env, "PATH_INFO"), Some("/more/info"));
     assert_eq!(var(&env, "SCRIPT_NAME"), Some("/cgi-bin/env.sh"));
 
+    // The root named through a symlinked folder is still the root.
+    let alias = outside.path().join("alias");
+    symlink(&base, &alias).unwrap();
+    let reply = ask(&format!("{}/env.sh", alias.display()));
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        var(&vars(&reply.text()), "SCRIPT_NAME"),
+        Some("/cgi-bin/env.sh")
+    );
+
     assert_eq!(ask(evil.to_str().unwrap()).status(), 403);
     assert_eq!(ask(&format!("{}/link.sh", base.display())).status(), 403);
     assert_eq!(ask(&format!("{}/../evil.sh", base.display())).status(), 400);
@@ -428,9 +438,15 @@ fn malformed_records_end_the_connection_with_a_log_line() {
 const HOLDS: &str = "#!/bin/sh\nsleep 300 &\necho $! > ./child.pid\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nwait\n";
 
 fn held_child(root: &Root) -> u32 {
+    held_child_after(root, 0)
+}
+
+/// The pid a new run of [`HOLDS`] wrote, other than `before`.
+fn held_child_after(root: &Root, before: u32) -> u32 {
     let file = root.path().join("child.pid");
     wait_until("the background pid", || {
-        fs::read_to_string(&file).ok()?.trim().parse::<u32>().ok()
+        let pid = fs::read_to_string(&file).ok()?.trim().parse::<u32>().ok()?;
+        (pid != before).then_some(pid)
     })
 }
 
@@ -453,6 +469,19 @@ fn abort_request_kills_the_scripts_group() {
     });
     let (reply, _) = c.reply_with_others(1);
     assert!(String::from_utf8_lossy(&reply.stdout).contains("started"));
+    // FCGI_KEEP_CONN: the connection goes on.
+    c.send(&fcgi::request(
+        2,
+        true,
+        &fcgi::get_params("/cgi-bin/holds.sh"),
+        b"",
+    ));
+    let second = held_child_after(&root, child);
+    c.send(&fcgi::record(fcgi::ABORT_REQUEST, 2, b""));
+    wait_until("the second background process killed", || {
+        is_dead(second).then_some(())
+    });
+    c.reply_with_others(2);
     wait_until("no zombies", || server.zombies().is_empty().then_some(()));
 }
 
@@ -650,4 +679,106 @@ fn a_stop_lets_a_running_request_finish() {
     // The connection's last request: rcgi closes it, and exits.
     assert!(c.closed());
     assert_eq!(server.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn http_and_fastcgi_at_once_or_fastcgi_alone() {
+    let root = Root::new();
+    root.script("env.sh", ENV);
+    let both = root.start(&["--fastcgi", "127.0.0.1:0", "--listen", "127.0.0.1:0"]);
+    assert!(
+        both.get("/cgi-bin/env.sh")
+            .text()
+            .contains("GATEWAY_INTERFACE=CGI/1.1")
+    );
+    let mut c = Conn::tcp(fcgi::address(&both));
+    c.send(&fcgi::request(
+        1,
+        false,
+        &fcgi::get_params("/cgi-bin/env.sh"),
+        b"",
+    ));
+    assert_eq!(c.reply(1).status(), 200);
+
+    let (alone, _) = start(&root, &[]);
+    let places = alone.listening();
+    assert!(!places.is_empty());
+    assert!(
+        places.iter().all(|p| !p.starts_with("http://")),
+        "an HTTP listener beside --fastcgi: {places:?}"
+    );
+}
+
+#[test]
+fn many_requests_leave_no_descriptor_or_process_behind() {
+    let root = Root::new();
+    root.script("env.sh", ENV);
+    let (server, addr) = start(&root, &[]);
+    let warm = {
+        let mut c = Conn::tcp(addr);
+        c.send(&fcgi::request(
+            1,
+            false,
+            &fcgi::get_params("/cgi-bin/env.sh"),
+            b"",
+        ));
+        c.reply(1);
+        assert!(c.closed());
+        server.open_fds()
+    };
+    for _ in 0..20 {
+        let mut c = Conn::tcp(addr);
+        for _ in 0..10 {
+            c.send(&fcgi::request(
+                1,
+                true,
+                &fcgi::get_params("/cgi-bin/env.sh"),
+                b"x",
+            ));
+            assert_eq!(c.reply(1).status(), 200);
+        }
+    }
+    wait_until("the descriptors back to where they were", || {
+        (server.open_fds() <= warm).then_some(())
+    });
+    assert!(server.zombies().is_empty());
+    assert!(common::children_of(server.pid()).is_empty());
+}
+
+#[test]
+fn a_response_cut_by_the_timeout_gets_no_end() {
+    let root = Root::new();
+    root.script(
+        "stalls.sh",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npart\\n'\nexec sleep 300\n",
+    );
+    let (_server, addr) = start(&root, &["--timeout", "1s"]);
+    let mut c = Conn::tcp(addr);
+    c.send(&fcgi::request(
+        1,
+        true,
+        &fcgi::get_params("/cgi-bin/stalls.sh"),
+        b"",
+    ));
+    let mut stdout = Vec::new();
+    while let Some(r) = c.read_record().unwrap() {
+        assert_ne!(r.kind, fcgi::END_REQUEST, "a cut response looked complete");
+        stdout.extend(r.content);
+    }
+    assert!(String::from_utf8_lossy(&stdout).ends_with("part\n"));
+}
+
+#[test]
+fn a_get_without_content_length_gets_none() {
+    let root = Root::new();
+    root.script("env.sh", ENV);
+    let (_server, addr) = start(&root, &[]);
+    let mut c = Conn::tcp(addr);
+    let mut params = fcgi::get_params("/cgi-bin/env.sh");
+    // nginx sends the param empty.
+    params.push(("CONTENT_LENGTH", ""));
+    c.send(&fcgi::request(1, false, &params, b""));
+    let env = vars(&c.reply(1).text());
+    assert_eq!(var(&env, "CONTENT_LENGTH"), None);
+    assert_eq!(var(&env, "REQUEST_METHOD"), Some("GET"));
 }

@@ -100,7 +100,8 @@ pub struct Args {
     #[arg(long = "fastcgi", value_name = "ADDR", value_parser = listen::Address::parse, help_heading = "Serving")]
     pub fastcgi: Vec<listen::Address>,
 
-    /// Permission bits of a Unix socket rcgi makes (--listen unix:...).
+    /// Permission bits of a Unix socket rcgi makes (--listen or --fastcgi
+    /// unix:...).
     #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode, help_heading = "Serving")]
     pub socket_mode: u32,
 

@@ -8,6 +8,29 @@ use std::time::{Duration, Instant};
 
 use super::BodyLimits;
 use crate::io::wait;
+use crate::status::Refusal;
+
+/// A body over `--max-body`.
+pub const TOO_LARGE: Refusal = Refusal::new(413, "request body too large");
+/// A body slower than `--body-min-rate` after `--body-timeout`.
+pub const TOO_SLOW: Refusal = Refusal::new(408, "request body too slow");
+/// A body that stalled for `--idle-timeout`.
+pub const STALLED: Refusal = Refusal::new(408, "request body not received in time");
+
+/// The moment a wait for body bytes must end: the stall bound `idle`
+/// from now, or the clock's `deadline` if sooner.
+pub fn wait_until(deadline: Option<Instant>, idle: Duration) -> Instant {
+    let stall = wait::after(idle);
+    deadline.map_or(stall, |d| d.min(stall))
+}
+
+/// Why a wait for body bytes ended without any.
+pub fn timed_out(deadline: Option<Instant>) -> Refusal {
+    match deadline {
+        Some(d) if Instant::now() >= d => TOO_SLOW,
+        _ => STALLED,
+    }
+}
 
 /// When a body must have arrived by.
 #[derive(Debug, Clone, Copy)]

@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
+use super::Limits;
 use super::conn::Conn;
 use super::incoming::{self, Event};
-use super::record::{self, CANT_MPX_CONN};
+use super::record::{self, CANT_MPX_CONN, STDIN};
 use super::stdin::StdinStream;
 use super::writer::Response;
 use crate::client::{Body, BodyError, Client, Fed, Gone, Hangup, Head, Served, Sink};
-use crate::front::{BodyLimits, give};
-use crate::io::wait;
+use crate::front::body_clock;
+use crate::front::give;
 use crate::status::Refusal;
 
 /// The most response bytes held back while the request body is still
@@ -34,6 +35,9 @@ use crate::status::Refusal;
 const HOLD_MAX: usize = 192 * 1024;
 /// Bytes of a file read at once for [`Sink::send_file`].
 const FILE_STEP: usize = 64 * 1024;
+/// Reads one look at a readable connection makes at most (see
+/// [`Client::hangup`]), so a flood of records cannot hold it.
+const HANGUP_READS: usize = 16;
 const CLOSED: Gone = Gone("web server closed the connection mid-request");
 const ABORTED: Gone = Gone("web server aborted the request (ABORT_REQUEST)");
 
@@ -45,6 +49,8 @@ pub struct FcgiClient<'c> {
     response: Response,
     /// Why the connection cannot carry another request, if it cannot.
     pub broken: Option<String>,
+    /// The web server sent `ABORT_REQUEST`: it wants the request's end.
+    aborted: bool,
     stall: Duration,
 }
 
@@ -54,29 +60,60 @@ impl<'c> FcgiClient<'c> {
         id: u16,
         declared: Option<u64>,
         head_only: bool,
-        limits: (BodyLimits, Duration, usize),
+        limits: &Limits,
     ) -> FcgiClient<'c> {
-        let (body, stall, max_conns) = limits;
-        FcgiClient {
+        let mut client = FcgiClient {
             conn,
             id,
-            max_conns,
-            body: StdinStream::new(declared, body),
+            max_conns: limits.max_connections,
+            body: StdinStream::new(declared, limits.body),
             response: Response::new(id, head_only),
             broken: None,
-            stall,
+            aborted: false,
+            stall: limits.idle_timeout,
+        };
+        client.note_empty_body();
+        client
+    }
+
+    /// A body of unknown length whose end arrived with the params (a GET
+    /// from nginx, which sends `CONTENT_LENGTH` empty) is known empty
+    /// before dispatch asks: it is not spooled, and the script gets no
+    /// `CONTENT_LENGTH`, as over HTTP.
+    fn note_empty_body(&mut self) {
+        if self.body.declared().is_some_and(|n| n > 0) {
+            return;
         }
+        let len = match self.conn.record() {
+            Ok(Some((h, content, len)))
+                if h.kind == STDIN && h.id == self.id && content.is_empty() =>
+            {
+                len
+            }
+            _ => return,
+        };
+        self.conn.consume(len);
+        let _ = self.body.push(Vec::new());
     }
 
     /// Ends the request (`FCGI_END_REQUEST` with the script's exit
-    /// status) and sends what is queued; true if the connection can
-    /// carry another request.
-    pub fn end(mut self, app_status: u32) -> (bool, Option<String>) {
-        self.response.end(app_status, &mut self.conn.out);
+    /// status) and sends what is queued: Ok(true) if the connection can
+    /// carry another request, Ok(false) if it must close (a response cut
+    /// short gets no end, so that it does not look complete), Err(why)
+    /// if it failed.
+    pub fn end(mut self, app_status: u32) -> Result<bool, String> {
+        // An aborted request ends as the spec asks, cut or not.
+        let cut = self.response.cut() && !self.aborted;
+        if !cut {
+            self.response.end(app_status, &mut self.conn.out);
+        }
         if let Err(gone) = self.conn.send_all(self.stall) {
             self.broken.get_or_insert_with(|| gone.0.to_string());
         }
-        (self.broken.is_none(), self.broken)
+        match self.broken {
+            Some(why) => Err(why),
+            None => Ok(!cut),
+        }
     }
 
     /// Whether the script's output waits for the end of the body: nginx
@@ -109,7 +146,12 @@ impl<'c> FcgiClient<'c> {
             };
             match event {
                 Event::Stdin(id, data) if id == self.id => return Ok(Some(data)),
-                Event::Abort(id) if id == self.id => return Err(self.lost(ABORTED)),
+                // The request ends (its END_REQUEST follows); the
+                // connection can carry the next one.
+                Event::Abort(id) if id == self.id => {
+                    self.aborted = true;
+                    return Err(ABORTED);
+                }
                 Event::Begin { id, .. } if id != self.id => {
                     record::end_request(&mut self.conn.out, id, 0, CANT_MPX_CONN);
                 }
@@ -145,15 +187,11 @@ impl<'c> FcgiClient<'c> {
 
     /// The moment a wait for the body must end.
     fn wait_until(&self) -> Instant {
-        let stall = wait::after(self.stall);
-        self.body.deadline().map_or(stall, |d| d.min(stall))
+        body_clock::wait_until(self.body.deadline(), self.stall)
     }
 
     fn timed_out(&self) -> Refusal {
-        match self.body.deadline() {
-            Some(d) if Instant::now() >= d => Refusal::new(408, "request body too slow"),
-            _ => Refusal::new(408, "request body not received in time"),
-        }
+        body_clock::timed_out(self.body.deadline())
     }
 }
 
@@ -366,7 +404,7 @@ impl Client for FcgiClient<'_> {
     /// Reads what came: the end of the connection, or this request's
     /// `ABORT_REQUEST`, is the client gone; anything else is handled.
     fn hangup(&mut self) -> Hangup {
-        loop {
+        for _ in 0..HANGUP_READS {
             match self.read() {
                 Err(_) => return Hangup::Gone,
                 Ok(more) => match self.next_stdin() {
@@ -378,6 +416,7 @@ impl Client for FcgiClient<'_> {
                 },
             }
         }
+        Hangup::Quiet
     }
 
     fn stall_limit(&self) -> Duration {

@@ -22,6 +22,12 @@ const BUFFER: usize = 2 * MAX_RECORD;
 /// How long a closing connection waits for the web server to take what
 /// is queued.
 const CLOSE_SEND: Duration = Duration::from_secs(2);
+/// How long a closing connection reads what the web server still sends
+/// (the rest of a body nobody read), and how much at most: unread bytes
+/// would make the kernel reset the connection, and a reset can lose the
+/// response the web server has not read yet.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+const CLOSE_LINGER_BYTES: usize = 1 << 20;
 
 pub struct Conn {
     stream: Stream,
@@ -160,9 +166,24 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends what is queued (briefly), then closes.
+    /// Sends what is queued (briefly), stops sending, and reads what
+    /// still comes for a moment ([`CLOSE_LINGER`]) before closing.
     pub fn close(mut self) {
         let _ = self.send_all(CLOSE_SEND);
-        let _ = self.stream.shutdown_write();
+        if self.eof || self.stream.shutdown_write().is_err() {
+            return;
+        }
+        let deadline = wait::after(CLOSE_LINGER);
+        let mut drained = 0;
+        while drained < CLOSE_LINGER_BYTES && self.wait_readable(deadline).is_ok() {
+            self.start = 0;
+            self.end = 0;
+            match self.read_now() {
+                Ok(0) => return,
+                Ok(n) => drained += n,
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
     }
 }

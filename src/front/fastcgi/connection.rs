@@ -99,6 +99,10 @@ fn next_begin(
         }
         conn.send_all(limits.idle_timeout)
             .map_err(|g| g.0.to_string())?;
+        // Records that keep coming for no request do not keep it open.
+        if Instant::now() >= idle {
+            return Ok(None);
+        }
         if conn.eof && conn.has_bytes() {
             return Err("connection closed mid-record".into());
         }
@@ -143,8 +147,7 @@ fn request(conn: &mut Conn, begin: &Begin, limits: &Limits, site: &Site) -> Resu
     let built = request::build(&pairs, &site.settings.mounts, conn.local(), conn.peer());
     let declared = built.as_ref().ok().and_then(|b| b.content_length);
     let head_only = built.as_ref().is_ok_and(|b| b.req.head_only());
-    let client_limits = (limits.body, limits.idle_timeout, limits.max_connections);
-    let mut client = FcgiClient::new(conn, begin.id, declared, head_only, client_limits);
+    let mut client = FcgiClient::new(conn, begin.id, declared, head_only, limits);
     let (req, served) = match built {
         Ok(built) => {
             let mut req = built.req;
@@ -156,14 +159,13 @@ fn request(conn: &mut Conn, begin: &Begin, limits: &Limits, site: &Site) -> Resu
             (None, reply::refusal(&mut client, &e))
         }
     };
-    let (clean, why) = client.end(app_status(&served));
+    let ended = client.end(app_status(&served));
     if let Some(req) = &req {
         access::record(req, &served, started);
     }
-    match why {
-        Some(why) if !clean => Err(why),
-        _ => Ok(!served.close),
-    }
+    // A response longer or shorter than its length still ends with its
+    // END_REQUEST (the records stay whole); one cut short does not.
+    ended
 }
 
 /// The script's exit code for `FCGI_END_REQUEST` (0 when none ran).
@@ -209,7 +211,7 @@ fn read_params(conn: &mut Conn, id: u16, limits: &Limits) -> Result<Option<Pairs
             return Err("connection closed in PARAMS".into());
         }
         conn.send_now().map_err(|g| g.0.to_string())?;
-        if conn.wait_readable(deadline).is_err() {
+        if Instant::now() >= deadline || conn.wait_readable(deadline).is_err() {
             return Err("PARAMS not received in time".into());
         }
         match conn.read_now() {

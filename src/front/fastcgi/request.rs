@@ -25,7 +25,7 @@ use super::params::Pairs;
 use crate::client::{Origin, Request, User};
 use crate::route::Mount;
 use crate::status::Refusal;
-use crate::walk::encode_segment;
+use crate::walk::{decode_path, encode_segment};
 
 /// A request built from params, and the body length the web server said.
 pub struct Built {
@@ -196,6 +196,7 @@ fn headers(pairs: &Pairs) -> Vec<(String, Vec<u8>)> {
 fn route_path(pairs: &Pairs, mounts: &[Mount]) -> Result<String, Refusal> {
     let path_info = param(pairs, "PATH_INFO").unwrap_or(b"");
     if let Some(file) = param(pairs, "SCRIPT_FILENAME") {
+        let file = &unproxied(file)?;
         let mut path = file_path(Path::new(OsStr::from_bytes(file)), mounts)?;
         // A SCRIPT_FILENAME that holds the path info already (the whole
         // URL path after the root) is not given it twice.
@@ -218,6 +219,32 @@ fn route_path(pairs: &Pairs, mounts: &[Mount]) -> Result<String, Refusal> {
         })
         .unwrap_or_else(|| "/".to_string());
     Ok(uri)
+}
+
+/// `SCRIPT_FILENAME` as a path: Apache's mod_proxy_fcgi sends it as a
+/// URL, `proxy:fcgi://HOST/path/to/script` (percent-encoded), which is
+/// decoded once (with the walk's refusals: no `%2F`, no NUL).
+fn unproxied(file: &[u8]) -> Result<Vec<u8>, Refusal> {
+    let Some(url) = file.strip_prefix(b"proxy:") else {
+        return Ok(file.to_vec());
+    };
+    let after_scheme = url
+        .windows(3)
+        .position(|w| w == b"://")
+        .map(|i| &url[i + 3..])
+        .ok_or_else(|| bad("SCRIPT_FILENAME"))?;
+    let path = after_scheme
+        .iter()
+        .position(|&b| b == b'/')
+        .map(|i| &after_scheme[i..])
+        .ok_or_else(|| bad("SCRIPT_FILENAME"))?;
+    let path = path.split(|&b| b == b'?').next().unwrap_or(path);
+    let text = std::str::from_utf8(path).map_err(|_| bad("SCRIPT_FILENAME"))?;
+    let segments = decode_path(text)?;
+    Ok(segments
+        .iter()
+        .flat_map(|s| std::iter::once(b'/').chain(s.iter().copied()))
+        .collect())
 }
 
 /// A decoded path (`/a b/c`) percent-encoded segment by segment.
@@ -368,6 +395,32 @@ mod tests {
         ]);
         let mounts = [mount("/srv/cgi", "/cgi-bin")];
         assert_eq!(build(&p, &mounts, None, None).err().unwrap().status, 403);
+    }
+
+    #[test]
+    fn apache_proxy_urls_are_paths() {
+        let mounts = [mount("/srv/cgi", "/cgi-bin")];
+        let p = pairs(&[
+            ("REQUEST_METHOD", "GET"),
+            (
+                "SCRIPT_FILENAME",
+                "proxy:fcgi://localhost/srv/cgi/a%20b.sh/x",
+            ),
+        ]);
+        let b = build(&p, &mounts, None, None).unwrap();
+        assert_eq!(b.req.path, "/cgi-bin/a%20b.sh/x");
+        for bad in [
+            "proxy:fcgi://localhost/srv/cgi/a%2Fb",
+            "proxy:fcgi:/srv",
+            "proxy:fcgi://h",
+        ] {
+            let p = pairs(&[("REQUEST_METHOD", "GET"), ("SCRIPT_FILENAME", bad)]);
+            assert_eq!(
+                build(&p, &mounts, None, None).err().map(|e| e.status),
+                Some(400),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -7,10 +7,9 @@
 use std::time::Instant;
 
 use crate::front::BodyLimits;
-use crate::front::body_clock::BodyClock;
+use crate::front::body_clock::{BodyClock, TOO_LARGE};
 use crate::status::Refusal;
 
-const TOO_LARGE: Refusal = Refusal::new(413, "request body too large");
 const LONGER: Refusal = Refusal::new(400, "STDIN longer than CONTENT_LENGTH");
 const SHORTER: Refusal = Refusal::new(400, "STDIN shorter than CONTENT_LENGTH");
 

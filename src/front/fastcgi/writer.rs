@@ -4,7 +4,10 @@
 //! server frames it for its client. Every head says
 //! `X-Accel-Buffering: no` (unless the script said otherwise), so nginx
 //! passes the body on as it comes. An `nph-` script's status line becomes
-//! a `Status:` line: FastCGI has no unparsed responses.
+//! a `Status:` line: FastCGI has no unparsed responses. A response cut
+//! short (its script killed mid-body) gets no end: the connection closes
+//! instead, so the web server sees it cut (nginx then cuts its client's
+//! response too) rather than complete.
 
 use std::io::Write;
 
@@ -34,6 +37,8 @@ pub struct Response {
     status: u16,
     bytes: u64,
     close: bool,
+    /// The body was declared ended ([`Response::finish`]).
+    finished: bool,
 }
 
 impl Response {
@@ -45,6 +50,7 @@ impl Response {
             status: 0,
             bytes: 0,
             close: false,
+            finished: false,
         }
     }
 
@@ -135,6 +141,7 @@ impl Response {
 
     /// Ends the body; `Err(missing)` if it is shorter than its length.
     pub fn finish(&mut self) -> Result<(), u64> {
+        self.finished = true;
         match self.state {
             State::Body {
                 left: Some(n),
@@ -142,6 +149,12 @@ impl Response {
             } if n > 0 => Err(n),
             _ => Ok(()),
         }
+    }
+
+    /// The response began and its body was never ended nor whole (the
+    /// script was killed mid-body): it must not look complete.
+    pub fn cut(&self) -> bool {
+        self.started() && !self.finished && !self.whole()
     }
 
     /// The body took all it may.

@@ -24,18 +24,14 @@ use super::chunked::{self, Decoder, FRAMING_READ};
 use super::request::{BodyFraming, is_timeout};
 use super::socket::Socket;
 use crate::client::{BodyError, Fed, Gone};
-use crate::front::body_clock::BodyClock;
+use crate::front::body_clock::{self, BodyClock, TOO_LARGE};
 use crate::front::{BodyLimits, give};
 use crate::io::pipe::{BULK_PIPE, bulk_pipe};
-use crate::io::wait;
 use crate::status::Refusal;
 
 /// Most unread body bytes read and dropped to keep a connection open.
 pub const DRAIN_MAX: u64 = 256 * 1024;
 
-const TOO_LARGE: Refusal = Refusal::new(413, "request body too large");
-const TOO_SLOW: Refusal = Refusal::new(408, "request body too slow");
-const STALLED: Refusal = Refusal::new(408, "request body not received in time");
 const CLOSED: Gone = Gone("client closed the connection mid-body");
 
 enum Framing {
@@ -189,16 +185,12 @@ impl BodyReader {
     /// The moment a wait for the client must end: its stall bound, or
     /// the rate's deadline if sooner.
     fn wait_until(&self) -> Instant {
-        let stall = wait::after(self.idle);
-        self.deadline().map_or(stall, |d| d.min(stall))
+        body_clock::wait_until(self.deadline(), self.idle)
     }
 
     /// Why a wait for the client ended without bytes.
     fn timed_out(&self) -> Refusal {
-        match self.deadline() {
-            Some(d) if Instant::now() >= d => TOO_SLOW,
-            _ => STALLED,
-        }
+        body_clock::timed_out(self.deadline())
     }
 
     fn read_error(&self, e: io::Error) -> BodyError {

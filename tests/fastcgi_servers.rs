@@ -327,9 +327,13 @@ fn not_found_and_forbidden(site: &Site) {
         return;
     }
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    // rcgi's refusal, not the server's own page (Apache looks for the file too).
+    site.backend
+        .wait_log("GET /cgi-bin/nope.sh: 404 no script at this path");
     let (status, body) = site.curl("/cgi-bin/plain.sh", &[]);
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     assert!(!String::from_utf8_lossy(&body).contains("no execute bit"));
+    site.backend.wait_log("GET /cgi-bin/plain.sh: 403 ");
 }
 
 /// The pids the runner script wrote: (script, sleeper).

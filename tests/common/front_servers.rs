@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use super::fastcgi_backend::{Listen, free_port};
-use super::{proc_state, readme_block, replaced, require, wait_until};
+use super::{WAIT, proc_state, readme_block, replaced, require, wait_until};
 
 /// The socket the README's configurations name.
 const README_SOCKET: &str = "/run/rcgi/fcgi.sock";
@@ -102,6 +102,7 @@ impl Front {
                     self.logs()
                 );
                 let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+                s.set_read_timeout(Some(WAIT)).ok()?;
                 s.write_all(b"HEAD / HTTP/1.0\r\n\r\n").ok()?;
                 let mut head = [0u8; 8];
                 s.read_exact(&mut head).ok()?;
@@ -129,9 +130,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// The README's configuration after `marker`, for a docroot, a backend
-/// and a port: `/srv/www` and the socket replaced, then `edits`
-/// (`(from, to)`, each of which must be there).
+/// The README's configuration after `marker` with `/srv/www` made
+/// `docroot`, then `edits` (`(from, to)`, each of which must be there:
+/// the port, the backend).
 fn readme_config(marker: &str, docroot: &Path, edits: &[(&str, String)]) -> String {
     let mut text = replaced(
         &readme_block(marker),

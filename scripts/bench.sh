@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of rcgi against the spawn ceiling and the usual CGI hosts: Go's
-# net/http/cgi, lighttpd, Apache, and nginx in front of fcgiwrap.
+# net/http/cgi, lighttpd, Apache, and nginx in front of fcgiwrap; and nginx
+# in front of rcgi's own FastCGI listener.
 #
 #     scripts/bench.sh                    # 3 runs of 10 s per measurement
 #     RUNS=1 DURATION=3 scripts/bench.sh  # a quick look
@@ -27,6 +28,8 @@
 #                              socket) in front of fcgiwrap with N workers,
 #                              N = the connections of the row (its best),
 #                     nginx+fcgiwrap -c1  and with its default of 1 worker.
+#                     nginx+rcgi FastCGI  the same nginx server block in
+#                              front of rcgi --fastcgi (a Unix socket).
 #                   Runs are interleaved (each run goes through every
 #                   concurrency, script and host in turn) so that drift
 #                   hits all hosts alike; the table has medians. Its ratio
@@ -34,6 +37,10 @@
 #                   /best peer (rcgi's rate over the fastest other host's,
 #                   named in the note); with five peers these two replace
 #                   the /lighttpd and /Apache columns of earlier versions.
+#                   Below the table, the FastCGI targets: nginx+rcgi over
+#                   nginx+fcgiwrap at its best worker count (at least 1.2
+#                   at 8 and 64 connections) and over rcgi's own HTTP
+#                   front end (at least 0.8 at 8 connections).
 #   streaming       how long a first body line takes from the script's
 #                   write to the client while the script keeps running
 #                   (scripts/bench/stamp.c + first_line.py), every host
@@ -124,10 +131,13 @@ WORK=""      # temporary folder: configs, scripts, logs, the upload file
 PIDS=()      # every background process started, stopped on exit
 declare -A URL # host -> base URL of the served folder, ending in /
 # host -> name in the table; nginx+fcgiwrap hosts (fcgiN) are added by start_nginx
-declare -A LABEL=([rcgi]=rcgi [bulk]=rcgi [go]=Go [lighttpd]=lighttpd [apache]=Apache)
+declare -A LABEL=([rcgi]=rcgi [bulk]=rcgi [go]=Go [lighttpd]=lighttpd [apache]=Apache
+    [nrcgi]="nginx+rcgi FastCGI")
 declare -A VAL      # measurement key -> space-separated values, one per run
 declare -A HOST_PID # host -> pids of its server processes, space-separated
 FCGI_COUNTS=()      # fcgiwrap worker counts started (one nginx server each)
+FCGI_TARGET=1.2     # nginx+rcgi FastCGI over nginx+fcgiwrap -cN, at least, at 8 and 64 connections
+HTTP_TARGET=0.8     # nginx+rcgi FastCGI over rcgi's HTTP front end, at least, at 8 connections
 ROUND=()            # hosts of one hello round, set by round_hosts
 STREAM_HOSTS=()     # hosts of the streaming measurement, set in main
 SLOW_HOSTS=()       # hosts of the slow run, set in main
@@ -524,7 +534,7 @@ start_fcgiwrap() {
 # against 1681-1690), and one worker leaves more of the other core to
 # fcgiwrap and its scripts.
 start_nginx() {
-    local dir=$WORK/nginx n sock servers="" pids=()
+    local dir=$WORK/nginx n sock servers="" pids=() rcgi_port
     local -A port
     mkdir -p "$dir/htdocs" "$dir/tmp"
     for n in "$@"; do
@@ -532,16 +542,11 @@ start_nginx() {
         start_fcgiwrap "$n" "$sock"
         pids[n]=$FCGI_PID
         port[$n]=$(free_port)
-        servers+="
-    server {
-        listen 127.0.0.1:${port[$n]};
-        location /cgi-bin/ {
-            include       /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME $WORK\$fastcgi_script_name;
-            fastcgi_pass  unix:$sock;
-        }
-    }"
+        servers+=$(nginx_server "${port[$n]}" "$sock")
     done
+    start_rcgi_fastcgi "$dir/rcgi.sock"
+    rcgi_port=$(free_port)
+    servers+=$(nginx_server "$rcgi_port" "$dir/rcgi.sock")
     cat >"$dir/nginx.conf" <<EOF
 daemon           off;
 master_process   on;
@@ -576,6 +581,43 @@ EOF
         LABEL[fcgi$n]="nginx+fcgiwrap -c$n"
         FCGI_COUNTS+=("$n")
     done
+    wait_port "$rcgi_port" nginx "$nginx_pid"
+    URL[nrcgi]="http://127.0.0.1:$rcgi_port/cgi-bin/"
+    HOST_PID[nrcgi]="$nginx_pid $FCGI_RCGI_PID"
+}
+
+# One nginx server block on port $1 passing /cgi-bin/ to the FastCGI
+# socket $2: the same for fcgiwrap and for rcgi.
+nginx_server() {
+    cat <<EOF
+
+    server {
+        listen 127.0.0.1:$1;
+        location /cgi-bin/ {
+            include       /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $WORK\$fastcgi_script_name;
+            fastcgi_pass  unix:$2;
+        }
+    }
+EOF
+}
+
+# Starts rcgi's FastCGI listener on the Unix socket $1 (mode 0666, for
+# nginx's workers), serving the same folder as the HTTP rcgi; sets
+# FCGI_RCGI_PID.
+start_rcgi_fastcgi() {
+    local sock=$1 i logs="$WORK/rcgi-fastcgi"
+    : >"$logs.error.log"
+    TMPDIR=$WORK "$RCGI_BIN" --root "$WORK/cgi-bin" --fastcgi "unix:$sock" --socket-mode 0666 \
+        >"$logs.access.log" 2>"$logs.error.log" &
+    FCGI_RCGI_PID=$!
+    started "$FCGI_RCGI_PID"
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        grep -q ' rcgi listening on fastcgi ' "$logs.error.log" && [ -S "$sock" ] && return
+        kill -0 "$FCGI_RCGI_PID" 2>/dev/null || die "rcgi --fastcgi exited: $(cat "$logs.error.log")"
+        sleep "$WAIT_TICK"
+    done
+    die "rcgi --fastcgi made no socket $sock: $(cat "$logs.error.log")"
 }
 
 # Fails loudly unless $host answers 200 with exactly "Hello, world!\n"
@@ -705,10 +747,10 @@ measure_wrk() {
 }
 
 # Sets ROUND to the hosts measured at $1 connections, in order: rcgi, the
-# peers, nginx+fcgiwrap with a worker per connection and with 1 worker
-# (the same host at 1 connection, measured once).
+# peers, nginx+rcgi FastCGI, nginx+fcgiwrap with a worker per connection
+# and with 1 worker (the same host at 1 connection, measured once).
 round_hosts() {
-    ROUND=(rcgi "${PEERS[@]}" "fcgi$1")
+    ROUND=(rcgi "${PEERS[@]}" nrcgi "fcgi$1")
     [ "$1" -eq 1 ] || ROUND+=(fcgi1)
 }
 
@@ -860,7 +902,7 @@ build_table() {
             go=$(med "rps|go|$script|$conns")
             best="" best_rps=-
             for host in "${ROUND[@]}"; do
-                [ "$host" = rcgi ] && continue
+                [ "$host" = rcgi ] || [ "$host" = nrcgi ] && continue
                 rps=$(med "rps|$host|$script|$conns")
                 if greater "$rps" "$best_rps"; then best=$host best_rps=$rps; fi
             done
@@ -905,6 +947,29 @@ build_table() {
             "req/s" "$p50" "$p99" - - - "$peak" "$errors" \
             "$requests done in $SLOW_DURATION s; Pss $pss MiB; slowest hello meanwhile: $worst ms"
     done
+}
+
+# The FastCGI targets, one line each: nginx+rcgi's hello rate over
+# nginx+fcgiwrap's with a worker per connection (8 and 64), and over
+# rcgi's HTTP front end (8), with the target and whether it is met.
+target_lines() {
+    local script conns r
+    for script in "${HELLOS[@]}"; do
+        for conns in 8 64; do
+            r=$(ratio "$(med "rps|nrcgi|$script|$conns")" "$(med "rps|fcgi$conns|$script|$conns")")
+            target_line "$r" "$FCGI_TARGET" "nginx+rcgi FastCGI / nginx+fcgiwrap -c$conns, $script, $conns conns"
+        done
+        r=$(ratio "$(med "rps|nrcgi|$script|8")" "$(med "rps|rcgi|$script|8")")
+        target_line "$r" "$HTTP_TARGET" "nginx+rcgi FastCGI / rcgi HTTP, $script, 8 conns"
+    done
+}
+
+# target_line RATIO TARGET TEXT
+target_line() {
+    local verdict=missed
+    [ "$1" = - ] && verdict="not measured"
+    awk -v r="$1" -v t="$2" 'BEGIN { exit !(r != "-" && r + 0 >= t + 0) }' && verdict=met
+    echo "$3: $1 (target at least $2: $verdict)"
 }
 
 # Prints the rows as aligned plain text.
@@ -961,7 +1026,7 @@ hosts_line() {
     wrk_version=$({ wrk -v 2>&1 || true; } | awk 'NR == 1 { print $2 }')
     echo "Hosts: rcgi $rcgi; Go $go net/http/cgi; $lighttpd with mod_cgi; $apache with the event" \
         "MPM and mod_cgid (mod_cgi needs prefork); $nginx (1 worker process) with fcgiwrap" \
-        "$fcgiwrap. Client: wrk $wrk_version. All on 127.0.0.1, access logs to files."
+        "$fcgiwrap, and with rcgi --fastcgi. Client: wrk $wrk_version. All on 127.0.0.1, access logs to files."
 }
 
 legend() {
@@ -973,6 +1038,7 @@ rate: median of $RUNS runs of $DURATION s. p50 us, p99 us: medians of wrk's late
 in flight, so a host overlapping more (8, 64 connections) can pass 1. /Go: the rate divided by Go's for the
 same script and connections. /best peer: rcgi's rate divided by the fastest other host's (named in the note).
 nginx+fcgiwrap -cN: fcgiwrap with N worker processes (one per connection at 8 and 64, its default of 1 at -c1).
+nginx+rcgi FastCGI: the same nginx server block in front of rcgi --fastcgi on a Unix socket (not a peer in /best peer).
 errors: non-2xx responses and socket errors, all runs.
 download, upload: curl through a fresh rcgi per transfer, 1 GiB over curl's total time, median of $RUNS;
 MB = 10^6 bytes; RSS: rcgi's highest peak (VmHWM) of those runs. idle: rcgi's VmRSS. MiB = 2^20 bytes.
@@ -1119,7 +1185,7 @@ main() {
     build_all
     build_go
 
-    log "== starting rcgi, Go, lighttpd, Apache and nginx+fcgiwrap on 127.0.0.1"
+    log "== starting rcgi, Go, lighttpd, Apache, nginx+fcgiwrap and nginx+rcgi FastCGI on 127.0.0.1"
     start_rcgi rcgi hello
     local rcgi_pid=$RCGI_PID
     IDLE_START=$(mem_mib "$rcgi_pid" VmRSS)
@@ -1131,10 +1197,10 @@ main() {
     local counts
     mapfile -t counts < <(printf '%s\n' 1 "${CONNS[@]}" "$SLOW_FCGI_WORKERS" | sort -nu)
     start_nginx "${counts[@]}"
-    STREAM_HOSTS=(rcgi "${PEERS[@]}" fcgi1)
-    SLOW_HOSTS=(rcgi "${PEERS[@]}" "fcgi$SLOW_FCGI_WORKERS")
+    STREAM_HOSTS=(rcgi "${PEERS[@]}" nrcgi fcgi1)
+    SLOW_HOSTS=(rcgi "${PEERS[@]}" nrcgi "fcgi$SLOW_FCGI_WORKERS")
     local host script
-    for host in rcgi "${PEERS[@]}" "${FCGI_COUNTS[@]/#/fcgi}"; do
+    for host in rcgi "${PEERS[@]}" nrcgi "${FCGI_COUNTS[@]/#/fcgi}"; do
         for script in "${HELLOS[@]}"; do check_hello "$host" "$script"; done
         log "   ${LABEL[$host]}: ${URL[$host]} answers hello and hello.sh, keep-alive"
     done
@@ -1168,12 +1234,16 @@ main() {
         printf '%s\n%s\n\n' "$title" "$(hosts_line)"
         print_plain
         printf '\n'
+        target_lines
+        printf '\n'
         legend
         printf '\nTook %d s in all (build included).\n' "$SECONDS"
     }
     {
         printf '%s\n\n%s\n\n' "$title" "$(hosts_line)"
         print_markdown
+        printf '\n'
+        target_lines | sed 's/^/- /'
         printf '\n'
         legend
     } >"$results_md"

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod fastcgi_backend;
 pub mod fcgi;
+pub mod front_servers;
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -135,12 +137,7 @@ impl Server {
         if !has_bind && !has_listen {
             cmd.args(["--bind", "127.0.0.1"]);
         }
-        // As root (CI), rcgi would run as nobody, who cannot reach the
-        // tests' temporary folders (mode 0700): keep root unless a test
-        // names its user.
-        if nix::unistd::Uid::effective().is_root() && !args.contains(&"--user") {
-            cmd.args(["--user", "root"]);
-        }
+        keep_root_unless_named(&mut cmd, args);
         Server::spawn(root, cmd.args(args))
     }
 
@@ -919,4 +916,13 @@ pub fn cgroup_usable() -> Result<(), String> {
     fs::create_dir(&probe).map_err(|e| format!("mkdir {}: {e}", probe.display()))?;
     let _ = fs::remove_dir(&probe);
     Ok(())
+}
+
+/// As root (CI), rcgi would run as nobody, who cannot reach or write
+/// the tests' temporary folders: an rcgi a test starts keeps root
+/// unless its arguments name a user.
+pub fn keep_root_unless_named(cmd: &mut Command, args: &[&str]) {
+    if nix::unistd::Uid::effective().is_root() && !args.contains(&"--user") {
+        cmd.args(["--user", "root"]);
+    }
 }

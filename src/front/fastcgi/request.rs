@@ -79,8 +79,11 @@ pub fn build(
             None => path.clone(),
         },
     };
+    // Empty (nginx, for a GET) or -1 (Caddy, Go's FastCGI, for a body of
+    // unknown length): no length; the body is then what STDIN brings up
+    // to its end.
     let content_length = match param(pairs, "CONTENT_LENGTH") {
-        None => None,
+        None | Some(b"-1") => None,
         Some(v) => Some(digits(v).ok_or_else(|| bad("CONTENT_LENGTH"))?),
     };
     let origin = origin(pairs);
@@ -388,8 +391,10 @@ mod tests {
     #[test]
     fn bad_params_are_refused() {
         assert!(build(&pairs(&[]), &[], None, None).is_err());
-        let p = pairs(&[("REQUEST_METHOD", "GET"), ("CONTENT_LENGTH", "-1")]);
-        assert_eq!(build(&p, &[], None, None).err().unwrap().status, 400);
+        for bad_length in ["-2", "1e3", "+5", "99999999999999999999"] {
+            let p = pairs(&[("REQUEST_METHOD", "GET"), ("CONTENT_LENGTH", bad_length)]);
+            assert_eq!(build(&p, &[], None, None).err().unwrap().status, 400);
+        }
         let p = pairs(&[
             ("REQUEST_METHOD", "GET"),
             ("SCRIPT_FILENAME", "/etc/passwd"),

@@ -128,10 +128,19 @@ impl Reply {
         )
     }
 
-    /// The status of the `Status:` line.
+    /// The status of the `Status:` line; 200 without one (as a web
+    /// server reads it), unless there is a `Location` (a redirect).
     pub fn status(&self) -> u16 {
-        let status = self.header("status").expect("a Status line");
-        status[..3].parse().expect("a status code")
+        match self.header("status") {
+            Some(status) => status[..3].parse().expect("a status code"),
+            None => {
+                assert!(
+                    self.header("location").is_none(),
+                    "a Location without a Status"
+                );
+                200
+            }
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

@@ -61,12 +61,17 @@ impl Response {
     /// Queues the head into `out`.
     pub fn start(&mut self, head: &Head, out: &mut Vec<u8>) {
         let mut text = Vec::with_capacity(256);
-        let _ = write!(text, "Status: {} {}\r\n", head.status, head.reason);
         let has = |name: &str| {
             head.fields
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(name))
         };
+        // A 200 without a Location is what a web server assumes with no
+        // Status (RFC 3875, 6.3.3), and some (Caddy) would pass a
+        // `Status` field on to their client.
+        if head.status != 200 || has("location") {
+            let _ = write!(text, "Status: {} {}\r\n", head.status, head.reason);
+        }
         for (name, value) in head.fields {
             text.extend_from_slice(name.as_bytes());
             text.extend_from_slice(b": ");
@@ -250,6 +255,27 @@ mod tests {
             "Status: 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nX-Accel-Buffering: no\r\n\r\nabc"
         );
         assert_eq!(r.served().bytes, 3);
+    }
+
+    #[test]
+    fn a_plain_200_has_no_status_field_but_a_200_with_location_has() {
+        let start = |fields: &[(String, Vec<u8>)]| {
+            let mut r = Response::new(1, false);
+            let mut out = Vec::new();
+            r.start(
+                &Head {
+                    status: 200,
+                    reason: "OK",
+                    fields,
+                    length: None,
+                },
+                &mut out,
+            );
+            String::from_utf8(stdout_text(&out)).unwrap()
+        };
+        assert_eq!(start(&[]), "X-Accel-Buffering: no\r\n\r\n");
+        let located = [("Location".to_string(), b"http://x/".to_vec())];
+        assert!(start(&located).starts_with("Status: 200 OK\r\n"));
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub fn resume(
                 break;
             }
             waiting.since = Instant::now();
+            waiting.socket.shed();
             return Some(waiting);
         }
         busy = drain.request();

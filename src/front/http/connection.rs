@@ -101,11 +101,11 @@ pub fn resume(
         if !served {
             break;
         }
+        waiting.since = Instant::now();
         if !next_request(&waiting.socket, drain) {
             if drain.stopping() {
                 break;
             }
-            waiting.since = Instant::now();
             waiting.socket.shed();
             return Some(waiting);
         }

@@ -2,8 +2,9 @@
 //! waits in rcgi's poll set and holds no thread; thousands of silent
 //! ones neither starve a request nor run rcgi out of descriptors (it
 //! raises its own limit, keeps a reserve to say 503, and scripts keep
-//! the limit it started with); the idle timeout and the drain close
-//! parked connections.
+//! the limit it started with; out of descriptors altogether, see
+//! tests/faults.rs); the idle timeout and the drain close parked
+//! connections.
 
 mod common;
 
@@ -20,9 +21,6 @@ const HELLO: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhello\\n'\
 const FILES: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nulimit -Sn\n";
 /// The silent connections of the first test.
 const SILENT: usize = 2000;
-/// Silent clients that leave once rcgi ran out of descriptors: enough
-/// for a request and its script's pipes.
-const LEAVING: usize = 24;
 /// The soft limit rcgi is started with: the usual default.
 const STARTED_WITH: u64 = 1024;
 
@@ -99,47 +97,6 @@ fn thousands_of_silent_connections_hold_no_thread_and_starve_no_request() {
     assert_eq!((r.status, r.header("retry-after")), (503, Some("1")));
     drop(silent);
     drop(server);
-}
-
-#[test]
-fn out_of_descriptors_a_connection_gets_503_and_rcgi_recovers() {
-    raise_own_limit();
-    let root = Root::new();
-    root.script("hello.sh", HELLO);
-    // The hard limit is low too: rcgi cannot raise its way out.
-    let server = start_limited(&root, 64, Some(64), &["--max-connections", "1000"]);
-    let mut held = Vec::new();
-    let refused = (0..200).find_map(|_| {
-        let before = server.open_fds();
-        let mut c = server.connect();
-        // Accepted and held (one descriptor more in rcgi), or refused
-        // (its 503 arrives).
-        c.writer.set_nonblocking(true).unwrap();
-        let refused = wait_until("rcgi to hold or refuse the connection", || {
-            let mut byte = [0u8; 1];
-            if c.writer.peek(&mut byte).is_ok() {
-                return Some(true);
-            }
-            (server.open_fds() > before).then_some(false)
-        });
-        c.writer.set_nonblocking(false).unwrap();
-        if refused {
-            return Some(c.response());
-        }
-        held.push(c);
-        None
-    });
-    let r = refused.expect("a 503 once rcgi ran out of descriptors");
-    assert_eq!((r.status, r.header("retry-after")), (503, Some("1")));
-    server.wait_stderr("no descriptors left");
-    // Silent clients that leave give their descriptors back.
-    let before = server.open_fds();
-    held.truncate(held.len().saturating_sub(LEAVING));
-    wait_until("rcgi to close the connections that left", || {
-        (server.open_fds() + LEAVING <= before).then_some(())
-    });
-    let mut normal = server.connect();
-    assert_eq!(get(&mut normal, "/cgi-bin/hello.sh").status, 200);
 }
 
 #[test]

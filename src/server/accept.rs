@@ -89,12 +89,16 @@ fn accept_waiting(listener: &Listener, shared: &Arc<Shared>, most: usize, reserv
             Ok(stream) => start_connection(shared, stream, listener.front),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if out_of_descriptors(&e) => {
-                if !refuse_with_reserve(listener, reserve) {
+            // The kernel looks for a free descriptor before it looks at
+            // the queue: EMFILE also comes with nobody waiting.
+            Err(e) if out_of_descriptors(&e) => match refuse_with_reserve(listener, reserve) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
                     back_off(&e);
                     return;
                 }
-            }
+            },
             Err(e) => {
                 back_off(&e);
                 return;
@@ -111,13 +115,11 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 }
 
 /// Out of descriptors: closes the reserve to take one connection, tells
-/// it 503 and closes it before the reserve is taken again; false if even
-/// that failed.
-fn refuse_with_reserve(listener: &Listener, reserve: &mut Reserve) -> bool {
+/// it 503 and closes it before the reserve is taken again; the accept's
+/// error if even that failed (WouldBlock: nobody was waiting).
+fn refuse_with_reserve(listener: &Listener, reserve: &mut Reserve) -> io::Result<()> {
     reserve.spend(|| {
-        let Ok(stream) = listener.accept() else {
-            return false;
-        };
+        let stream = listener.accept()?;
         log::warn(format_args!(
             "{}: connection refused: no descriptors left (RLIMIT_NOFILE)",
             stream.peer_name()
@@ -125,7 +127,7 @@ fn refuse_with_reserve(listener: &Listener, reserve: &mut Reserve) -> bool {
         if listener.front == Front::Http {
             refuse_busy(&stream, "no descriptors left");
         }
-        true
+        Ok(())
     })
 }
 

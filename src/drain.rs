@@ -9,30 +9,32 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use nix::fcntl::OFlag;
 
 #[derive(Debug)]
 pub struct Drain {
     stopping: AtomicBool,
-    in_flight: AtomicUsize,
+    in_flight: Arc<AtomicUsize>,
     /// A pipe: its read end hangs up (readable for `poll`) once the write
     /// end, dropped by [`Drain::begin`], is closed.
     signal: OwnedFd,
     closed_at_stop: Mutex<Option<OwnedFd>>,
 }
 
-/// One request being served; dropping it ends it.
-pub struct InFlight<'a>(&'a Drain);
+/// One request being served; dropping it ends it. It owns its share of
+/// the count, so a connection can carry it from thread to thread (a new
+/// connection waits for its first request in the poll set).
+pub struct InFlight(Arc<AtomicUsize>);
 
 impl Drain {
     pub fn new() -> io::Result<Drain> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         Ok(Drain {
             stopping: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             signal: read,
             closed_at_stop: Mutex::new(Some(write)),
         })
@@ -64,15 +66,15 @@ impl Drain {
     }
 
     /// Counts a request until the guard is dropped.
-    pub fn request(&self) -> InFlight<'_> {
+    pub fn request(&self) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self)
+        InFlight(Arc::clone(&self.in_flight))
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

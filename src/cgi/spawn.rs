@@ -27,6 +27,7 @@ use super::clone::{self, Plan, Resource, Rlimit};
 use super::env::Env;
 use super::running;
 use super::script::Script;
+use crate::io::fd_limit;
 use crate::io::pipe::set_nonblocking;
 
 /// Seconds of CPU time between SIGXCPU and SIGKILL.
@@ -113,7 +114,15 @@ impl Rlimits {
                 hard: value,
             })
         });
-        cpu_limit.into_iter().chain(same).collect()
+        // Without --limit-files, a script gets back the descriptor limit
+        // rcgi started with (rcgi raised its own).
+        let files = self.files.is_none().then(fd_limit::for_scripts).flatten();
+        let files = files.map(|(soft, hard)| Rlimit {
+            resource: Resource::Files,
+            soft,
+            hard,
+        });
+        cpu_limit.into_iter().chain(same).chain(files).collect()
     }
 }
 

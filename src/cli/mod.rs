@@ -194,7 +194,7 @@ pub struct Args {
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration, help_heading = "Limits")]
     pub header_timeout: Duration,
 
-    /// Time a kept-alive connection may wait for its next request, and a
+    /// Time a connection may wait for its first or next request, and a
     /// client may stall mid-request (sending its body, or reading).
     #[arg(long, value_name = "TIME", default_value = "15s", value_parser = parse_duration, help_heading = "Limits")]
     pub idle_timeout: Duration,
@@ -241,7 +241,8 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000), help_heading = "Script limits")]
     pub limit_procs: Option<u64>,
 
-    /// Descriptors each script may open (RLIMIT_NOFILE) [default: off].
+    /// Descriptors each script may open (RLIMIT_NOFILE) [default: off:
+    /// the limit rcgi was started with].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(3..=1 << 30), help_heading = "Script limits")]
     pub limit_files: Option<u64>,
 

@@ -3,6 +3,7 @@
 //! into, an accepted connection of either kind (TCP or Unix), and
 //! waiting on one descriptor with a deadline.
 
+pub mod fd_limit;
 pub mod pipe;
 pub mod relay;
 pub mod scratch;

@@ -1,15 +1,16 @@
 //! The accept loop: take each connection as it comes on any listener,
-//! within the connection bound, and give it a thread of its own running
-//! the listener's front end; past the bound, a connection gets a 503 at
-//! once and is closed. Accept failures are never fatal: running out of
-//! descriptors or memory pauses accepting for a moment instead of
+//! within the connection bound: an HTTP connection waits for its first
+//! request in the poll set ([`idle`]), a FastCGI one gets a thread of
+//! its own; past the bound, a connection gets a 503 at once and is
+//! closed. Accept failures are never fatal: out of descriptors, the
+//! reserve one is closed to take the connection and tell it 503;
+//! running out of memory pauses accepting for a moment instead of
 //! spinning. At the stop, the connections already queued are taken
 //! before the listeners close.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -17,16 +18,17 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::MsgFlags;
 
 use super::Shared;
+use super::idle::{self, Parked};
 use super::listen::{Front, Listener};
+use super::seat;
 use super::signals::Stop;
 use crate::front::fastcgi;
-use crate::front::http::{connection, head};
+use crate::front::http::connection::Waiting;
+use crate::front::http::head;
+use crate::io::fd_limit::Reserve;
 use crate::io::stream::Stream;
 use crate::log;
-use crate::stats::STATS;
 
-/// Stack for a connection thread: buffers live on the heap.
-const THREAD_STACK: usize = 256 * 1024;
 /// The pause after accepting failed for want of descriptors or memory.
 const BACK_OFF: Duration = Duration::from_millis(100);
 /// The pause after a connection thread could not be started.
@@ -37,38 +39,14 @@ const ACCEPT_BATCH: usize = 64;
 /// The most connections taken from one listener's queue at the stop.
 const QUEUED_AT_STOP: usize = 4096;
 
-/// A count of connections served now, bounded.
-pub struct Slots {
-    limit: usize,
-    used: AtomicUsize,
-}
-
-impl Slots {
-    pub fn new(limit: usize) -> Slots {
-        Slots {
-            limit,
-            used: AtomicUsize::new(0),
-        }
-    }
-
-    /// Takes a place if one is free.
-    fn try_take(&self) -> bool {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    /// Gives a place back; true if it was the last one taken.
-    fn release(&self) -> bool {
-        self.used.fetch_sub(1, Ordering::AcqRel) == 1
-    }
-}
-
 /// Accepts connections on every listener until `stop` is readable;
 /// takes the signal's mark.
-pub fn until_stopped(listeners: &[Listener], stop: &Stop, shared: &Arc<Shared>) {
+pub fn until_stopped(
+    listeners: &[Listener],
+    stop: &Stop,
+    shared: &Arc<Shared>,
+    reserve: &mut Reserve,
+) {
     loop {
         let mut fds: Vec<PollFd> = listeners
             .iter()
@@ -90,7 +68,7 @@ pub fn until_stopped(listeners: &[Listener], stop: &Stop, shared: &Arc<Shared>) 
             return;
         }
         for (listener, _) in listeners.iter().zip(ready).filter(|(_, r)| *r) {
-            accept_waiting(listener, shared, ACCEPT_BATCH);
+            accept_waiting(listener, shared, ACCEPT_BATCH, reserve);
         }
     }
 }
@@ -98,25 +76,59 @@ pub fn until_stopped(listeners: &[Listener], stop: &Stop, shared: &Arc<Shared>) 
 /// At the stop, before the listeners close: takes the connections that
 /// already wait in their queues (closing a listener would reset them),
 /// so that their requests are answered.
-pub fn take_queued(listeners: &[Listener], shared: &Arc<Shared>) {
+pub fn take_queued(listeners: &[Listener], shared: &Arc<Shared>, reserve: &mut Reserve) {
     for listener in listeners {
-        accept_waiting(listener, shared, QUEUED_AT_STOP);
+        accept_waiting(listener, shared, QUEUED_AT_STOP, reserve);
     }
 }
 
 /// Accepts up to `most` connections waiting on `listener`.
-fn accept_waiting(listener: &Listener, shared: &Arc<Shared>, most: usize) {
+fn accept_waiting(listener: &Listener, shared: &Arc<Shared>, most: usize, reserve: &mut Reserve) {
     for _ in 0..most {
         match listener.accept() {
             Ok(stream) => start_connection(shared, stream, listener.front),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The kernel looks for a free descriptor before it looks at
+            // the queue: EMFILE also comes with nobody waiting.
+            Err(e) if out_of_descriptors(&e) => match refuse_with_reserve(listener, reserve) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    back_off(&e);
+                    return;
+                }
+            },
             Err(e) => {
                 back_off(&e);
                 return;
             }
         }
     }
+}
+
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE)
+    )
+}
+
+/// Out of descriptors: closes the reserve to take one connection, tells
+/// it 503 and closes it before the reserve is taken again; the accept's
+/// error if even that failed (WouldBlock: nobody was waiting).
+fn refuse_with_reserve(listener: &Listener, reserve: &mut Reserve) -> io::Result<()> {
+    reserve.spend(|| {
+        let stream = listener.accept()?;
+        log::warn(format_args!(
+            "{}: connection refused: no descriptors left (RLIMIT_NOFILE)",
+            stream.peer_name()
+        ));
+        if listener.front == Front::Http {
+            refuse_busy(&stream, "no descriptors left");
+        }
+        Ok(())
+    })
 }
 
 fn back_off(e: &io::Error) {
@@ -128,10 +140,12 @@ fn back_off(e: &io::Error) {
     }
 }
 
+/// Within the bound, an HTTP connection goes to the poll set (or to a
+/// thread if its request is already there), a FastCGI one to a thread.
 fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
-    if !shared.slots.try_take() {
+    let Some(seat) = shared.slots.try_take() else {
         match front {
-            Front::Http => refuse_busy(stream),
+            Front::Http => refuse_busy(&stream, "too many connections"),
             // No request id is known yet to answer: the web server sees
             // the connection close (nginx answers its client 502).
             Front::FastCgi => log::warn(format_args!(
@@ -140,60 +154,28 @@ fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
             )),
         }
         return;
+    };
+    if front == Front::Http {
+        let waiting = Waiting::new(stream, &shared.http, &shared.site.drain);
+        idle::admit(shared, Parked { waiting, seat });
+        return;
     }
-    let shared_for_thread = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name("conn".into())
-        .stack_size(THREAD_STACK)
-        .spawn(move || {
-            // Gives the place back however the thread ends, a panic too.
-            let _place = Place(&shared_for_thread.slots);
-            let _open = STATS.connection();
-            let s = &*shared_for_thread;
-            match front {
-                Front::Http => connection::serve(stream, &s.http, &s.proxy, &s.site),
-                Front::FastCgi => fastcgi::connection::serve(stream, &s.fastcgi, &s.site),
-            }
-        });
+    let s = Arc::clone(shared);
+    let spawned = seat::spawn(move || {
+        // Gives the place back however the thread ends, a panic too.
+        let _seat = seat;
+        fastcgi::connection::serve(stream, &s.fastcgi, &s.site);
+    });
     if let Err(e) = spawned {
-        shared.slots.release();
         log::error(format_args!("cannot start a connection thread: {e}"));
         thread::sleep(THREAD_BACK_OFF);
     }
 }
 
-/// A connection's place in the bound, freed on drop.
-struct Place<'a>(&'a Slots);
-
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        if self.0.release() {
-            give_back_memory();
-        }
-    }
-}
-
-/// Once no connection is left, hands the memory the connections freed
-/// back to the system: glibc's malloc keeps freed memory in its
-/// per-thread arenas, which would leave an idle rcgi as large as its
-/// busiest moment.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn give_back_memory() {
-    // SAFETY: malloc_trim only releases free memory of the allocator; it
-    // takes no pointer, and it locks each arena it trims, so other threads
-    // may allocate meanwhile.
-    unsafe {
-        nix::libc::malloc_trim(0);
-    }
-}
-
-/// Other C libraries (musl) have no arenas to trim.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn give_back_memory() {}
-
-/// Past the connection bound: a 503 sent without waiting, then close.
-fn refuse_busy(stream: Stream) {
+/// A 503 sent without waiting, then close: past the connection bound,
+/// or with no descriptors left.
+fn refuse_busy(stream: &Stream, reason: &'static str) {
     let retry = [("Retry-After".to_string(), b"1".to_vec())];
-    let (out, _) = head::refusal(503, "too many connections", &retry);
+    let (out, _) = head::refusal(503, reason, &retry);
     let _ = nix::sys::socket::send(stream.as_fd().as_raw_fd(), &out, MsgFlags::MSG_NOSIGNAL);
 }

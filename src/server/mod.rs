@@ -2,7 +2,9 @@
 //! passed, [`activation`], or its own, [`listen`], [`unix_socket`]),
 //! become the user scripts run as ([`identity`]), say
 //! where rcgi serves, tell systemd it is ready ([`notify`]), accept
-//! connections until SIGINT or SIGTERM ([`accept`], [`signals`]), then
+//! connections until SIGINT or SIGTERM ([`accept`], each with its
+//! [`seat`], [`signals`]), keeping those that wait for a request in one
+//! poll set ([`idle`]), then
 //! stop cleanly ([`shutdown`]): no new connections, the running
 //! requests finish within a grace period, the scripts still running
 //! after it (or at a second signal) are stopped.
@@ -10,8 +12,10 @@
 pub mod accept;
 pub mod activation;
 pub mod identity;
+pub mod idle;
 pub mod listen;
 pub mod notify;
+pub mod seat;
 pub mod shutdown;
 pub mod signals;
 pub mod unix_socket;
@@ -25,6 +29,7 @@ use crate::cgi::custody;
 use crate::dispatch::{self, Site};
 use crate::forwarded;
 use crate::front::{fastcgi, http};
+use crate::io::fd_limit;
 use crate::log;
 use crate::route;
 use listen::{Front, Listener, Place};
@@ -64,11 +69,14 @@ pub struct Shared {
     pub fastcgi: fastcgi::Limits,
     pub proxy: forwarded::Settings,
     pub site: Site,
-    slots: accept::Slots,
+    slots: Arc<seat::Slots>,
+    /// Where HTTP connections wait for a request.
+    idle: idle::PollSet,
 }
 
 pub fn run(config: Config) -> anyhow::Result<()> {
     log::init(&config.log)?;
+    raise_fd_limit();
     let listeners = open_listeners(&config)?;
     let held = custody::start(&config.custody).context("cannot set up custody of scripts")?;
     let stop = signals::install().context("cannot install signal handlers")?;
@@ -81,8 +89,6 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         &served_folders(&config.site),
         custody::give_to,
     )?;
-    announce(&config.site, &listeners, config.bind_name.as_deref());
-    log::info(format_args!("{held}"));
     let shared = Arc::new(Shared {
         fastcgi: fastcgi::Limits {
             params_timeout: config.http.header_timeout,
@@ -93,19 +99,44 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         http: config.http,
         proxy: config.proxy,
         site: Site::new(config.site).context("cannot set up the server")?,
-        slots: accept::Slots::new(config.max_connections),
+        slots: seat::Slots::new(config.max_connections),
+        idle: idle::PollSet::new().context("cannot make the poll set")?,
     });
+    idle::start(&shared).context("cannot start the poll set's thread")?;
+    let mut reserve = fd_limit::Reserve::new();
+    // The poll set's thread runs by the time rcgi says it listens.
+    announce(
+        &shared.site.settings,
+        &listeners,
+        config.bind_name.as_deref(),
+    );
+    log::info(format_args!("{held}"));
     let systemd = notify::Notifier::from_env();
     crate::stats::STATS.start();
     systemd.send("READY=1");
-    accept::until_stopped(&listeners, &stop, &shared);
+    accept::until_stopped(&listeners, &stop, &shared, &mut reserve);
     shared.site.drain.begin();
     systemd.send("STOPPING=1");
-    accept::take_queued(&listeners, &shared);
+    accept::take_queued(&listeners, &shared, &mut reserve);
     drop(listeners);
     shutdown::drain(&shared.site.drain, config.shutdown_grace, &stop);
     custody::stop();
     Ok(())
+}
+
+/// Raises rcgi's descriptor limit (idle connections hold one each);
+/// scripts get the one it started with back.
+fn raise_fd_limit() {
+    match fd_limit::raise() {
+        Ok(Some(raised)) => log::info(format_args!(
+            "open-files limit (RLIMIT_NOFILE) raised from {} to {}; scripts keep {}",
+            raised.from, raised.to, raised.from
+        )),
+        Ok(None) => {}
+        Err(e) => log::warn(format_args!(
+            "cannot raise the open-files limit (RLIMIT_NOFILE): {e}"
+        )),
+    }
 }
 
 /// The folders rcgi serves, which its user must be able to reach.

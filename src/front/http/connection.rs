@@ -4,14 +4,18 @@
 //! order, as they are read one after the other). What a trusted proxy
 //! says of each request is applied before dispatch ([`forwarded`]). A
 //! request rcgi cannot parse gets its error status and ends the
-//! connection. Once the server has begun to stop, a connection waiting
-//! for its next request closes at once, and a request that has arrived
-//! is answered with `Connection: close`.
+//! connection. Once the server has begun to stop, a request that has
+//! arrived is answered with `Connection: close`.
+//!
+//! Between requests a connection is [`Waiting`]: nothing is buffered,
+//! and it is handed back to the caller (the server's poll set), which
+//! calls [`resume`] on a thread once the next request begins to arrive.
+//! A new connection starts out waiting, so a silent client never holds
+//! a thread.
 
 use std::net::IpAddr;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
-
-use nix::poll::PollFlags;
 
 use super::Limits;
 use super::client::HttpClient;
@@ -20,7 +24,7 @@ use super::request::{self, ReadError};
 use super::socket::Socket;
 use crate::client::Served;
 use crate::dispatch::{self, Site};
-use crate::drain::Drain;
+use crate::drain::{Drain, InFlight};
 use crate::forwarded;
 use crate::front::access;
 use crate::io::stream::{Stream, UNIX_PEER_IP};
@@ -31,87 +35,132 @@ use crate::status::Refusal;
 
 /// How long a refusal may take to send.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a new connection may take to send its first request once
-/// the server stops.
-const LAST_CALL: Duration = Duration::from_secs(1);
+/// How long a kept-alive connection keeps its thread after a response
+/// before it goes back to the poll set: a busy client's next request
+/// usually comes sooner, and is then read without a hand-over.
+pub const KEEP_WARM: Duration = Duration::from_millis(50);
 
-/// Serves one accepted connection until it ends; `proxy` says whose
-/// forwarded headers are heard.
-pub fn serve(stream: Stream, limits: &Limits, proxy: &forwarded::Settings, site: &Site) {
-    let drain = &site.drain;
-    let mut socket = Socket::new(stream, limits.head_bytes);
-    // A new connection counts as a request from the start, so that a stop
-    // answers what its client sent as the listener closed.
-    let mut busy = Some(drain.request());
-    // Malformed forwarded headers are logged once per connection.
-    let mut told = false;
-    loop {
-        if busy.is_none() {
-            if !next_request(&socket, limits, drain, false) {
-                break;
-            }
-            busy = Some(drain.request());
-        } else if !next_request(&socket, limits, drain, true) {
-            break;
-        }
-        let head = match request::read(&mut socket, limits) {
-            Ok(head) => head,
-            Err(ReadError::Closed | ReadError::Idle) => break,
-            Err(ReadError::Io(_)) => return,
-            Err(ReadError::Bad(e)) => {
-                refuse(&mut socket, &e);
-                break;
-            }
-        };
-        let started = Instant::now();
-        // Once stopping, a request that arrived is answered, and is the
-        // connection's last (the client's response says so).
-        let (mut req, protocol) = head.into_parts(socket.local, socket.peer);
-        let peer_ip = socket.peer.map(|p| p.ip());
-        if let Some(bad) = forwarded::apply(proxy, peer_ip, &mut req) {
-            if !std::mem::replace(&mut told, true) {
-                log::warn(format_args!(
-                    "{}: {bad} (ignored; said once per connection)",
-                    socket.peer_name()
-                ));
-            }
-        }
-        let mut client = HttpClient::new(&mut socket, &protocol, req.head_only(), limits, drain);
-        let served = dispatch::serve(site, &mut req, &mut client);
-        let clean = !served.close && client.settle_body();
-        let served = Served {
-            close: served.close || !clean,
-            ..served
-        };
-        busy = None;
-        access::record(&req, &served, started);
-        if served.close || !protocol.keep_alive || drain.stopping() {
-            break;
-        }
-    }
-    drop(busy);
-    socket.close();
+/// A connection between two requests, with nothing buffered.
+pub struct Waiting {
+    socket: Socket,
+    /// Malformed forwarded headers are logged once per connection.
+    told: bool,
+    /// A new connection counts as a request from the start (until its
+    /// first request is answered), so that a stop answers what its
+    /// client sent as the listener closed.
+    fresh: Option<InFlight>,
+    /// When it began to wait.
+    pub since: Instant,
 }
 
-/// Waits until the next request begins to arrive (or the client closes,
-/// which the read that follows sees); false when the connection should
-/// end quietly instead: idle past the idle timeout, or the server
-/// stopping. A kept-alive connection ends at once when the server
-/// stops; a new one (`first`) still gets [`LAST_CALL`] for the request
-/// its client may have sent as the listener closed.
-fn next_request(socket: &Socket, limits: &Limits, drain: &Drain, first: bool) -> bool {
+impl Waiting {
+    /// A connection just accepted.
+    pub fn new(stream: Stream, limits: &Limits, drain: &Drain) -> Waiting {
+        Waiting {
+            socket: Socket::new(stream, limits.head_bytes),
+            told: false,
+            fresh: Some(drain.request()),
+            since: Instant::now(),
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.fd()
+    }
+
+    /// True until its first request: it still gets its last call when
+    /// the server stops.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh.is_some()
+    }
+}
+
+/// Serves a waiting connection whose next request has begun to arrive
+/// (or whose client closed), until the connection ends (None) or waits
+/// again with nothing buffered.
+pub fn resume(
+    mut waiting: Waiting,
+    limits: &Limits,
+    proxy: &forwarded::Settings,
+    site: &Site,
+) -> Option<Waiting> {
+    let drain = &site.drain;
+    let mut busy = waiting.fresh.take().unwrap_or_else(|| drain.request());
+    loop {
+        let head = match request::read(&mut waiting.socket, limits) {
+            Ok(head) => head,
+            Err(ReadError::Closed | ReadError::Idle) => break,
+            Err(ReadError::Io(_)) => return None,
+            Err(ReadError::Bad(e)) => {
+                refuse(&mut waiting.socket, &e);
+                break;
+            }
+        };
+        let served = answer(&mut waiting, head, limits, proxy, site);
+        drop(busy);
+        if !served {
+            break;
+        }
+        waiting.since = Instant::now();
+        if !next_request(&waiting.socket, drain) {
+            if drain.stopping() {
+                break;
+            }
+            waiting.socket.shed();
+            return Some(waiting);
+        }
+        busy = drain.request();
+    }
+    waiting.socket.close();
+    None
+}
+
+/// Serves one request; false when the connection must end after it.
+fn answer(
+    waiting: &mut Waiting,
+    head: request::Request,
+    limits: &Limits,
+    proxy: &forwarded::Settings,
+    site: &Site,
+) -> bool {
+    let drain = &site.drain;
+    let started = Instant::now();
+    // Once stopping, a request that arrived is answered, and is the
+    // connection's last (the client's response says so).
+    let socket = &mut waiting.socket;
+    let (mut req, protocol) = head.into_parts(socket.local, socket.peer);
+    let peer_ip = socket.peer.map(|p| p.ip());
+    if let Some(bad) = forwarded::apply(proxy, peer_ip, &mut req) {
+        if !std::mem::replace(&mut waiting.told, true) {
+            log::warn(format_args!(
+                "{}: {bad} (ignored; said once per connection)",
+                socket.peer_name()
+            ));
+        }
+    }
+    let mut client = HttpClient::new(socket, &protocol, req.head_only(), limits, drain);
+    let served = dispatch::serve(site, &mut req, &mut client);
+    let clean = !served.close && client.settle_body();
+    let served = Served {
+        close: served.close || !clean,
+        ..served
+    };
+    access::record(&req, &served, started);
+    !(served.close || !protocol.keep_alive || drain.stopping())
+}
+
+/// True when the next request has begun to arrive (or the client
+/// closed, which the read that follows sees) within [`KEEP_WARM`];
+/// false when the connection should wait in the poll set instead, or
+/// end (the server stopping).
+fn next_request(socket: &Socket, drain: &Drain) -> bool {
     if !socket.buffered().is_empty() {
         return true;
     }
-    let idle = wait::after(limits.idle_timeout);
-    match wait::readable_first(socket.fd(), drain.fd(), idle) {
-        Ok(true) => true,
-        Ok(false) if first => {
-            let last_call = idle.min(wait::after(LAST_CALL));
-            wait::ready(socket.fd(), PollFlags::POLLIN, last_call).is_ok()
-        }
-        Ok(false) | Err(_) => false,
-    }
+    matches!(
+        wait::readable_first(socket.fd(), drain.fd(), wait::after(KEEP_WARM)),
+        Ok(true)
+    )
 }
 
 /// Answers a request that could not be parsed (or came at a bad time),

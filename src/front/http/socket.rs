@@ -31,9 +31,10 @@ pub struct Socket {
     pub local: Option<SocketAddr>,
     /// The client's address; None on a Unix socket.
     pub peer: Option<SocketAddr>,
-    /// `buf[start..end]` is received but unused. It starts small and
-    /// grows, as far as `limit`, only when it must, so an idle
-    /// connection costs little memory.
+    /// `buf[start..end]` is received but unused. It is made on the
+    /// first read, small, and grows, as far as `limit`, only when it
+    /// must; a connection waiting for a request has none
+    /// ([`Socket::shed`]).
     buf: Vec<u8>,
     limit: usize,
     start: usize,
@@ -62,7 +63,7 @@ impl Socket {
             local: stream.local,
             peer: stream.peer,
             stream,
-            buf: vec![0; FIRST_BUFFER],
+            buf: Vec::new(),
             limit: head.max(BUFFER),
             start: 0,
             end: 0,
@@ -110,6 +111,20 @@ impl Socket {
         }
     }
 
+    /// Frees what a connection waiting for its next request does not
+    /// need: the read buffer, when it is empty, and the relay pipe, when
+    /// nothing is left in it.
+    pub fn shed(&mut self) {
+        if self.buffered().is_empty() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.relay_pending() == 0 {
+            self.relay = None;
+        }
+    }
+
     /// Received bytes not consumed yet.
     pub fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
@@ -129,6 +144,9 @@ impl Socket {
     /// the end, after moving the unused bytes to the front or growing
     /// the buffer if need be.
     fn room(&mut self, max: usize) -> std::ops::Range<usize> {
+        if self.buf.is_empty() {
+            self.buf.resize(FIRST_BUFFER.min(self.limit), 0);
+        }
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -335,5 +353,31 @@ impl Socket {
                 Ok(n) => drained += n,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_waiting_socket_sheds_its_buffer_and_reads_again() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut socket = Socket::new(Stream::unix(ours).unwrap(), 1024);
+        assert_eq!(socket.buf.capacity(), 0, "no buffer before the first read");
+        theirs.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        let n = socket.fill(usize::MAX, Duration::from_secs(5)).unwrap();
+        assert_eq!(socket.buffered(), &b"GET / HTTP/1.1\r\n"[..n]);
+        // Bytes still buffered are kept.
+        socket.shed();
+        assert_eq!(socket.buffered().len(), n);
+        socket.consume(n);
+        socket.shed();
+        assert_eq!(socket.buf.capacity(), 0);
+        theirs.write_all(b"next").unwrap();
+        socket.fill(usize::MAX, Duration::from_secs(5)).unwrap();
+        assert_eq!(socket.buffered(), b"next");
     }
 }

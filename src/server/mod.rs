@@ -14,6 +14,7 @@ pub mod listen;
 pub mod notify;
 pub mod shutdown;
 pub mod signals;
+pub mod thread;
 pub mod unix_socket;
 
 use std::sync::Arc;

@@ -19,13 +19,14 @@ use nix::sys::socket::MsgFlags;
 use super::Shared;
 use super::listen::{Front, Listener};
 use super::signals::Stop;
-use super::thread::spawn_connection;
 use crate::front::fastcgi;
 use crate::front::http::{connection, head};
 use crate::io::stream::Stream;
 use crate::log;
 use crate::stats::STATS;
 
+/// Stack for a connection thread: buffers live on the heap.
+const THREAD_STACK: usize = 256 * 1024;
 /// The pause after accepting failed for want of descriptors or memory.
 const BACK_OFF: Duration = Duration::from_millis(100);
 /// The pause after a connection thread could not be started.
@@ -141,16 +142,19 @@ fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
         return;
     }
     let shared_for_thread = Arc::clone(shared);
-    let spawned = spawn_connection(move || {
-        // Gives the place back however the thread ends, a panic too.
-        let _place = Place(&shared_for_thread.slots);
-        let _open = STATS.connection();
-        let s = &*shared_for_thread;
-        match front {
-            Front::Http => connection::serve(stream, &s.http, &s.proxy, &s.site),
-            Front::FastCgi => fastcgi::connection::serve(stream, &s.fastcgi, &s.site),
-        }
-    });
+    let spawned = thread::Builder::new()
+        .name("conn".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            // Gives the place back however the thread ends, a panic too.
+            let _place = Place(&shared_for_thread.slots);
+            let _open = STATS.connection();
+            let s = &*shared_for_thread;
+            match front {
+                Front::Http => connection::serve(stream, &s.http, &s.proxy, &s.site),
+                Front::FastCgi => fastcgi::connection::serve(stream, &s.fastcgi, &s.site),
+            }
+        });
     if let Err(e) = spawned {
         shared.slots.release();
         log::error(format_args!("cannot start a connection thread: {e}"));

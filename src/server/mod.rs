@@ -11,10 +11,10 @@ pub mod accept;
 pub mod activation;
 pub mod identity;
 pub mod listen;
+pub mod malloc;
 pub mod notify;
 pub mod shutdown;
 pub mod signals;
-pub mod thread;
 pub mod unix_socket;
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use clap::error::ErrorKind;
 use rcgi::cli::{self, Args};
 
 fn main() -> ExitCode {
+    rcgi::server::malloc::settle();
     rcgi::cgi::spawn::seal_inherited_fds();
     let args = match Args::try_parse() {
         Ok(args) => args,

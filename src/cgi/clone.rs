@@ -1,5 +1,6 @@
 //! The raw start of a script's process: `clone(CLONE_VM | CLONE_VFORK |
-//! CLONE_PIDFD)` on a stack reused by each thread, then, in the child,
+//! CLONE_PIDFD)` on a stack mapped once by each thread (untouched pages
+//! cost no memory), then, in the child,
 //! only async-signal-safe system calls before `execve`: signal
 //! dispositions back to their defaults, the three descriptors onto 0, 1
 //! and 2, a new session (sid = pgid = pid), the cgroup, the resource
@@ -23,10 +24,12 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use nix::libc;
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 
-/// The child's stack, allocated once per thread and reused: with
+/// The child's stack, mapped once per thread and reused: with
 /// CLONE_VFORK the parent thread waits until the child has exec'd, so
-/// one thread never has two children on it at once. The child's code
-/// uses a few hundred bytes of it.
+/// one thread never has two children on it at once. It is an anonymous
+/// mapping, not a heap buffer: only the pages the child touches become
+/// resident (the test `child_touches_one_page` measures it: one page),
+/// so its size is only a bound.
 const CHILD_STACK: usize = 64 * 1024;
 
 /// `CLONE_PIDFD` (Linux 5.2): the kernel writes a pidfd of the child
@@ -37,7 +40,49 @@ const CLONE_PIDFD: c_int = 0x1000;
 const NSIG: c_int = 65;
 
 thread_local! {
-    static STACK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static STACK: RefCell<Option<ChildStack>> = const { RefCell::new(None) };
+}
+
+/// An anonymous mapping the child runs on, unmapped when its thread ends.
+struct ChildStack {
+    base: *mut c_void,
+    len: usize,
+}
+
+impl ChildStack {
+    fn map(len: usize) -> io::Result<ChildStack> {
+        // SAFETY: a new private anonymous mapping at an address of the
+        // kernel's choosing; it aliases nothing of ours.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ChildStack { base, len })
+    }
+
+    /// The stack's top (it grows down), 16-byte aligned.
+    fn top(&self) -> *mut c_void {
+        (self.base as usize + self.len) as *mut c_void
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours alone and no child runs on it (the
+        // parent thread is ending, and waited for its last child's exec).
+        unsafe {
+            libc::munmap(self.base, self.len);
+        }
+    }
 }
 
 /// The resource limits rcgi sets.
@@ -207,12 +252,12 @@ pub fn start(plan: &Plan) -> io::Result<Result<Started, Failed>> {
         errno: AtomicI32::new(0),
     };
     let blocked = BlockedSignals::block()?;
-    let cloned = STACK.with(|stack| {
-        let mut stack = stack.borrow_mut();
-        if stack.len() < CHILD_STACK {
-            *stack = vec![0; CHILD_STACK];
+    let cloned = STACK.with_borrow_mut(|stack| {
+        if stack.is_none() {
+            *stack = Some(ChildStack::map(CHILD_STACK)?);
         }
-        clone_on(&mut stack, &shared)
+        let stack = stack.as_ref().expect("mapped above");
+        clone_on(stack.top(), &shared)
     });
     drop(blocked);
     let started = cloned?;
@@ -229,13 +274,12 @@ pub fn start(plan: &Plan) -> io::Result<Result<Started, Failed>> {
 
 /// The clone itself, with CLONE_PIDFD, or without it on a kernel that
 /// refuses it (then `pidfd_open`).
-fn clone_on(stack: &mut [u8], shared: &Shared) -> io::Result<Started> {
-    // The stack grows down from its end, which must be 16-byte aligned.
-    let end = stack.as_mut_ptr_range().end as usize & !15;
+fn clone_on(end: *mut c_void, shared: &Shared) -> io::Result<Started> {
     let arg = shared as *const Shared as *mut c_void;
     let base = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
     let mut pidfd: c_int = -1;
-    // SAFETY: `child` runs on `stack`, which nothing else uses while the
+    // SAFETY: `child` runs on the stack below `end` (a page-aligned
+    // mapping of CHILD_STACK bytes), which nothing else uses while the
     // parent waits (CLONE_VFORK); `shared` outlives the child's use of it
     // (the parent resumes only once the child has exec'd or exited), and
     // the child only makes async-signal-safe calls on memory prepared
@@ -243,7 +287,7 @@ fn clone_on(stack: &mut [u8], shared: &Shared) -> io::Result<Started> {
     let pid = unsafe {
         libc::clone(
             child,
-            end as *mut c_void,
+            end,
             base | CLONE_PIDFD,
             arg,
             &mut pidfd as *mut c_int,
@@ -259,7 +303,7 @@ fn clone_on(stack: &mut [u8], shared: &Shared) -> io::Result<Started> {
         return Err(e);
     }
     // SAFETY: as above, without CLONE_PIDFD (a kernel before 5.2).
-    let pid = unsafe { libc::clone(child, end as *mut c_void, base, arg) };
+    let pid = unsafe { libc::clone(child, end, base, arg) };
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -308,7 +352,7 @@ impl Drop for BlockedSignals {
     }
 }
 
-/// The child: runs on the reused stack, in rcgi's memory.
+/// The child: runs on the thread's mapped stack, in rcgi's memory.
 extern "C" fn child(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the `Shared` that `start` passed, alive while the
     // parent waits for us (CLONE_VFORK).
@@ -503,4 +547,69 @@ fn set_limit(limit: &Rlimit) -> c_int {
         )
     };
     r as c_int
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+
+    /// The pages of this thread's child stack that are resident.
+    fn resident_stack_pages() -> usize {
+        // SAFETY: sysconf takes no pointer.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        STACK.with_borrow(|stack| {
+            let stack = stack.as_ref().expect("a child was started");
+            let mut pages = vec![0u8; stack.len.div_ceil(page)];
+            // SAFETY: the range is the mapping itself, and `pages` has a
+            // byte for each of its pages.
+            let rc = unsafe { libc::mincore(stack.base, stack.len, pages.as_mut_ptr()) };
+            assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+            pages.iter().filter(|p| *p & 1 == 1).count()
+        })
+    }
+
+    /// The deepest use of the child's stack, in pages: a child that fails
+    /// late (after every step but exec) and one that execs both fit in
+    /// the pages counted, far below CHILD_STACK.
+    #[test]
+    fn child_touches_one_page() {
+        let null: Vec<File> = (0..3).map(|_| File::open("/dev/null").unwrap()).collect();
+        let program = c"/bin/true";
+        let argv = [program.as_ptr(), std::ptr::null()];
+        let envp = [std::ptr::null()];
+        let rlimits = [Rlimit {
+            resource: Resource::Fsize,
+            soft: u64::MAX,
+            hard: u64::MAX,
+        }];
+        let plan = Plan {
+            program,
+            argv: &argv,
+            envp: &envp,
+            dir: c"/",
+            fds: [
+                null[0].as_raw_fd(),
+                null[1].as_raw_fd(),
+                null[2].as_raw_fd(),
+            ],
+            rlimits: &rlimits,
+            umask: 0o022,
+            cgroup: None,
+            signals: changed_signals(),
+        };
+        let started = start(&plan).unwrap().unwrap();
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(started.pid), None);
+        assert!(status.is_ok());
+        let missing = Plan {
+            program: c"/nonexistent/rcgi-test",
+            ..plan
+        };
+        let failed = start(&missing).unwrap().err().expect("no such program");
+        assert_eq!(failed.errno, libc::ENOENT);
+        let pages = resident_stack_pages();
+        assert!(pages >= 1, "the child ran on its stack");
+        assert!(pages <= 2, "the child used {pages} pages of its stack");
+    }
 }

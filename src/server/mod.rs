@@ -14,6 +14,7 @@ pub mod activation;
 pub mod identity;
 pub mod idle;
 pub mod listen;
+pub mod malloc;
 pub mod notify;
 pub mod seat;
 pub mod shutdown;

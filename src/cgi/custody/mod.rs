@@ -272,7 +272,10 @@ impl Custody {
                 let leftover = Leftover::new(Members::Group(pid), request, warden.linger);
                 warden.hand_over(leftover);
             }
-            None => warden.poke(),
+            // Nothing left in the group: no wake-up of the warden per
+            // request; an orphan that left the group is found by its next
+            // round (at most IDLE_ROUND away).
+            None => {}
         }
     }
 }

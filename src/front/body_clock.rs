@@ -80,6 +80,81 @@ impl BodyClock {
     }
 }
 
+/// How much of a request body has come, against `--max-body`, and its
+/// clock: what every front end's body reader counts alike.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    limits: BodyLimits,
+    /// Body bytes counted so far; never more than `limits.max`.
+    taken: u64,
+    clock: Option<BodyClock>,
+}
+
+impl Meter {
+    pub fn new(limits: BodyLimits) -> Meter {
+        Meter {
+            limits,
+            taken: 0,
+            clock: None,
+        }
+    }
+
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// The bytes the bound still allows.
+    pub fn room(&self) -> u64 {
+        self.limits.max.saturating_sub(self.taken)
+    }
+
+    /// Refuses a declared length over the bound, before anything is read.
+    pub fn check_declared(&self, declared: Option<u64>) -> Result<(), Refusal> {
+        match declared {
+            Some(n) if n > self.limits.max => Err(TOO_LARGE),
+            _ => Ok(()),
+        }
+    }
+
+    /// The total after `n` more bytes, if the bound allows it.
+    pub fn after(&self, n: u64) -> Result<u64, Refusal> {
+        self.taken
+            .checked_add(n)
+            .filter(|&t| t <= self.limits.max)
+            .ok_or(TOO_LARGE)
+    }
+
+    /// Counts `n` more bytes ([`TOO_LARGE`] past the bound).
+    pub fn add(&mut self, n: u64) -> Result<(), Refusal> {
+        self.taken = self.after(n)?;
+        Ok(())
+    }
+
+    /// Starts the clock: the body is wanted from now on.
+    pub fn begin(&mut self) {
+        self.clock.get_or_insert_with(BodyClock::start);
+    }
+
+    /// When the body must have arrived by, at the rate it is owed (None
+    /// before [`Meter::begin`], or without a rate).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.clock.as_ref()?.deadline(self.taken, &self.limits)
+    }
+
+    /// The script takes nothing now: the clock stops until it does.
+    pub fn pause(&mut self) {
+        if let Some(clock) = &mut self.clock {
+            clock.pause();
+        }
+    }
+
+    pub fn resume(&mut self) {
+        if let Some(clock) = &mut self.clock {
+            clock.resume();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,8 +61,8 @@ impl Warden {
         self.inbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Asks for a round soon (a request ended: orphans may have come).
-    pub fn poke(&self) {
+    /// Asks for a round soon (a leftover came, or rcgi stops).
+    fn poke(&self) {
         if !self.poked.swap(true, Ordering::AcqRel) {
             let _ = nix::unistd::write(&self.wake, b"w");
         }

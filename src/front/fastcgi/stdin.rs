@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use crate::front::BodyLimits;
-use crate::front::body_clock::{BodyClock, TOO_LARGE};
+use crate::front::body_clock::Meter;
+#[cfg(test)]
+use crate::front::body_clock::TOO_LARGE;
 use crate::status::Refusal;
 
 const LONGER: Refusal = Refusal::new(400, "STDIN longer than CONTENT_LENGTH");
@@ -16,10 +18,8 @@ const SHORTER: Refusal = Refusal::new(400, "STDIN shorter than CONTENT_LENGTH");
 pub struct StdinStream {
     /// `CONTENT_LENGTH`, if the web server sent one.
     declared: Option<u64>,
-    /// Body bytes received so far; never more than the bound.
-    taken: u64,
-    limits: BodyLimits,
-    clock: Option<BodyClock>,
+    /// Body bytes received so far, against the bound, and the clock.
+    meter: Meter,
     /// The last record's content; `pending[at..]` not passed on yet.
     pending: Vec<u8>,
     at: usize,
@@ -31,9 +31,7 @@ impl StdinStream {
     pub fn new(declared: Option<u64>, limits: BodyLimits) -> StdinStream {
         StdinStream {
             declared,
-            taken: 0,
-            limits,
-            clock: None,
+            meter: Meter::new(limits),
             pending: Vec::new(),
             at: 0,
             ended: false,
@@ -46,19 +44,16 @@ impl StdinStream {
 
     /// Refuses a declared length over the bound, before anything is read.
     pub fn check_declared(&self) -> Result<(), Refusal> {
-        match self.declared {
-            Some(n) if n > self.limits.max => Err(TOO_LARGE),
-            _ => Ok(()),
-        }
+        self.meter.check_declared(self.declared)
     }
 
     /// Starts the clock: the body is wanted from now on.
     pub fn begin(&mut self) {
-        self.clock.get_or_insert_with(BodyClock::start);
+        self.meter.begin();
     }
 
     pub fn deadline(&self) -> Option<Instant> {
-        self.clock.as_ref()?.deadline(self.taken, &self.limits)
+        self.meter.deadline()
     }
 
     /// The stream's end has arrived (bytes may still wait).
@@ -70,7 +65,7 @@ impl StdinStream {
     /// `CONTENT_LENGTH` announced (the empty record that ends the stream
     /// is only framing then).
     pub fn arrived(&self) -> bool {
-        self.ended || self.declared == Some(self.taken)
+        self.ended || self.declared == Some(self.meter.taken())
     }
 
     /// The whole body has arrived and been passed on.
@@ -86,16 +81,12 @@ impl StdinStream {
     /// `n` of the waiting bytes were passed on.
     pub fn advance(&mut self, n: usize) {
         self.at = (self.at + n).min(self.pending.len());
-        if let Some(clock) = &mut self.clock {
-            clock.resume();
-        }
+        self.meter.resume();
     }
 
     /// The script takes nothing now: the clock stops until it does.
     pub fn pause(&mut self) {
-        if let Some(clock) = &mut self.clock {
-            clock.pause();
-        }
+        self.meter.pause();
     }
 
     /// One record's content; empty at the stream's end. Only once what
@@ -109,18 +100,16 @@ impl StdinStream {
         if data.is_empty() {
             self.ended = true;
             return match self.declared {
-                Some(n) if n != self.taken => Err(SHORTER),
+                Some(n) if n != self.meter.taken() => Err(SHORTER),
                 _ => Ok(()),
             };
         }
-        let taken = self.taken.checked_add(data.len() as u64).ok_or(TOO_LARGE)?;
-        if taken > self.limits.max {
-            return Err(TOO_LARGE);
-        }
+        let len = data.len() as u64;
+        let taken = self.meter.after(len)?;
         if self.declared.is_some_and(|n| taken > n) {
             return Err(LONGER);
         }
-        self.taken = taken;
+        self.meter.add(len)?;
         self.pending = data;
         self.at = 0;
         Ok(())

@@ -24,7 +24,7 @@ use super::chunked::{self, Decoder, FRAMING_READ};
 use super::request::{BodyFraming, is_timeout};
 use super::socket::Socket;
 use crate::client::{BodyError, Fed, Gone};
-use crate::front::body_clock::{self, BodyClock, TOO_LARGE};
+use crate::front::body_clock::{self, Meter, TOO_LARGE};
 use crate::front::{BodyLimits, give};
 use crate::io::pipe::{BULK_PIPE, bulk_pipe};
 use crate::status::Refusal;
@@ -55,12 +55,10 @@ enum Next {
 
 pub struct BodyReader {
     framing: Framing,
-    /// Body bytes passed on so far; never more than `limits.max`.
-    taken: u64,
-    limits: BodyLimits,
+    /// Body bytes passed on so far, against `--max-body`, and the clock.
+    meter: Meter,
     /// Longest stall.
     idle: Duration,
-    clock: Option<BodyClock>,
 }
 
 impl BodyReader {
@@ -73,38 +71,33 @@ impl BodyReader {
         };
         Some(BodyReader {
             framing,
-            taken: 0,
-            limits,
+            meter: Meter::new(limits),
             idle,
-            clock: None,
         })
     }
 
     /// The length the client declared (`Content-Length`).
     pub fn declared(&self) -> Option<u64> {
         match self.framing {
-            Framing::Length(n) => Some(n.saturating_add(self.taken)),
+            Framing::Length(n) => Some(n.saturating_add(self.meter.taken())),
             Framing::Chunked(_) => None,
         }
     }
 
     /// Refuses a declared length over the bound, before anything is read.
     pub fn check_declared(&self) -> Result<(), Refusal> {
-        match self.declared() {
-            Some(n) if n > self.limits.max => Err(TOO_LARGE),
-            _ => Ok(()),
-        }
+        self.meter.check_declared(self.declared())
     }
 
     /// Starts the clock: the body is wanted from now on.
     pub fn begin(&mut self) {
-        self.clock.get_or_insert_with(BodyClock::start);
+        self.meter.begin();
     }
 
     /// When the body must have arrived by, at the rate it is owed (None
     /// before [`BodyReader::begin`], or without a rate).
     pub fn deadline(&self) -> Option<Instant> {
-        self.clock.as_ref()?.deadline(self.taken, &self.limits)
+        self.meter.deadline()
     }
 
     pub fn complete(&self) -> bool {
@@ -136,7 +129,7 @@ impl BodyReader {
     /// Where the next body bytes are, after decoding the framing that
     /// waits in the buffer.
     fn next(&mut self, socket: &mut Socket) -> Result<Next, Refusal> {
-        let room = self.limits.max.saturating_sub(self.taken);
+        let room = self.meter.room();
         match &mut self.framing {
             Framing::Length(0) => Ok(Next::Done),
             Framing::Length(left) => {
@@ -174,12 +167,7 @@ impl BodyReader {
             Framing::Length(left) => *left = left.checked_sub(n64).ok_or(TOO_LARGE)?,
             Framing::Chunked(decoder) => decoder.took(n),
         }
-        self.taken = self
-            .taken
-            .checked_add(n64)
-            .filter(|&t| t <= self.limits.max)
-            .ok_or(TOO_LARGE)?;
-        Ok(())
+        self.meter.add(n64)
     }
 
     /// The moment a wait for the client must end: its stall bound, or
@@ -238,7 +226,7 @@ impl BodyReader {
             }
         }
         writer.flush().map_err(disk)?;
-        Ok(self.taken)
+        Ok(self.meter.taken())
     }
 
     /// Moves what has arrived into `stdin` without waiting (see
@@ -326,16 +314,12 @@ impl BodyReader {
 
     /// The script takes nothing now: the clock stops until it does.
     fn stdin_full(&mut self) -> Fed {
-        if let Some(clock) = &mut self.clock {
-            clock.pause();
-        }
+        self.meter.pause();
         Fed::StdinFull
     }
 
     fn resume(&mut self) {
-        if let Some(clock) = &mut self.clock {
-            clock.resume();
-        }
+        self.meter.resume();
     }
 
     /// Drops body bytes waiting in the buffer (nobody will read them), so

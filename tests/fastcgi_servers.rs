@@ -25,8 +25,8 @@ use std::process::{Command, Stdio};
 use common::fastcgi_backend::{Backend, Listen};
 use common::front_servers::{Front, Kind};
 use common::{
-    Client, Root, WAIT, bare_repo, client_command, git, is_dead, noise, open_gate, require, run_ok,
-    wait_until,
+    Client, Root, WAIT, bare_repo, client_command, git, is_dead, noise, open_gate, push_noise,
+    require, run_ok, wait_until,
 };
 
 /// The size of the echoed body.
@@ -428,19 +428,7 @@ fn git_clone_and_push_through_nginx() {
     let first = home.join("first");
     assert_eq!(fs::read(first.join("README")).unwrap(), b"behind nginx\n");
 
-    let big = noise(GIT_FILE_BYTES, 0x5eed);
-    fs::write(first.join("big.bin"), &big).unwrap();
-    git(&first, &home, &["add", "big.bin"]);
-    git(&first, &home, &["commit", "-q", "-m", "a 5 MiB file"]);
-    let trace = home.join("push-trace.txt");
-    run_ok(
-        client_command("git", &home)
-            .current_dir(&first)
-            .env("GIT_TRACE_CURL", &trace)
-            .env("GIT_TRACE_CURL_NO_DATA", "1")
-            .args(["push", "-q", "origin", "main"]),
-    );
-    let trace = fs::read_to_string(&trace).unwrap();
+    let (big, trace) = push_noise(&first, &home, GIT_FILE_BYTES, "a 5 MiB file");
     assert!(
         trace.contains("=> Send header: Transfer-Encoding: chunked"),
         "{trace}"

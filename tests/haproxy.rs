@@ -10,19 +10,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{Client, Root, wait_until};
+use common::{Client, Root, contrib, wait_until};
 use nix::sys::signal::Signal;
 
 const HELLO: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhello\\n'\n";
-
-fn contrib(name: &str) -> String {
-    fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("contrib")
-            .join(name),
-    )
-    .unwrap()
-}
 
 /// HAProxy, stopped by pid when dropped.
 struct Haproxy(Child);

@@ -10,7 +10,8 @@ mod common;
 use std::fs;
 
 use common::{
-    Root, Server, bare_repo, client_command, git, noise, require, run_ok, sha256_hex, wait_until,
+    Root, Server, bare_repo, client_command, git, push_noise, require, run_ok, sha256_hex,
+    wait_until,
 };
 
 /// The CGI script: it notes how the request body arrives, then becomes
@@ -63,19 +64,7 @@ fn clone_push_clone(chunked_mode: &str) {
 
     // Push a commit holding 5 MiB of noise: git compresses nothing of it,
     // so its pack outgrows http.postBuffer (1 MiB) and goes chunked.
-    let big = noise(BIG, 0x5eed);
-    fs::write(first.join("big.bin"), &big).unwrap();
-    git(&first, &home, &["add", "big.bin"]);
-    git(&first, &home, &["commit", "-q", "-m", "add a 5 MiB file"]);
-    let trace = home.join("push-trace.txt");
-    run_ok(
-        client_command("git", &home)
-            .current_dir(&first)
-            .env("GIT_TRACE_CURL", &trace)
-            .env("GIT_TRACE_CURL_NO_DATA", "1")
-            .args(["push", "-q", "origin", "main"]),
-    );
-    let trace = fs::read_to_string(&trace).unwrap();
+    let (big, trace) = push_noise(&first, &home, BIG, "add a 5 MiB file");
     assert!(
         trace.contains("=> Send header: POST /cgi-bin/git/repo.git/git-receive-pack HTTP/1.1"),
         "{trace}"

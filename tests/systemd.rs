@@ -9,10 +9,10 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Client, Root, Server, WAIT};
+use common::{Client, Root, Server, WAIT, contrib};
 use nix::sys::signal::Signal;
 
 const HELLO: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhello\\n'\n";
@@ -29,15 +29,6 @@ fn unit_value(unit: &str, key: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
         .unwrap_or_else(|| panic!("{key}= in the unit"))
         .to_string()
-}
-
-fn contrib(name: &str) -> String {
-    fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("contrib")
-            .join(name),
-    )
-    .unwrap()
 }
 
 /// A datagram socket standing for systemd's notification socket.

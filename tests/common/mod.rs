@@ -926,3 +926,33 @@ pub fn keep_root_unless_named(cmd: &mut Command, args: &[&str]) {
         cmd.args(["--user", "root"]);
     }
 }
+
+/// A file of contrib/, as shipped.
+pub fn contrib(name: &str) -> String {
+    fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("contrib")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Commits `len` bytes of noise in the clone `work` (git compresses
+/// none of it, so a pack over http.postBuffer goes chunked) and pushes
+/// it to origin's main with curl's trace on; returns the bytes and the
+/// trace.
+pub fn push_noise(work: &Path, home: &Path, len: usize, message: &str) -> (Vec<u8>, String) {
+    let big = noise(len, 0x5eed);
+    fs::write(work.join("big.bin"), &big).unwrap();
+    git(work, home, &["add", "big.bin"]);
+    git(work, home, &["commit", "-q", "-m", message]);
+    let trace = home.join("push-trace.txt");
+    run_ok(
+        client_command("git", home)
+            .current_dir(work)
+            .env("GIT_TRACE_CURL", &trace)
+            .env("GIT_TRACE_CURL_NO_DATA", "1")
+            .args(["push", "-q", "origin", "main"]),
+    );
+    (big, fs::read_to_string(&trace).unwrap())
+}

@@ -20,8 +20,8 @@ use nix::sys::socket::MsgFlags;
 use super::Shared;
 use super::idle::{self, Parked};
 use super::listen::{Front, Listener};
-use super::seat;
 use super::signals::Stop;
+use super::workers;
 use crate::front::fastcgi;
 use crate::front::http::connection::Waiting;
 use crate::front::http::head;
@@ -161,7 +161,7 @@ fn start_connection(shared: &Arc<Shared>, stream: Stream, front: Front) {
         return;
     }
     let s = Arc::clone(shared);
-    let spawned = seat::spawn(move || {
+    let spawned = workers::run(move || {
         // Gives the place back however the thread ends, a panic too.
         let _seat = seat;
         fastcgi::connection::serve(stream, &s.fastcgi, &s.site);

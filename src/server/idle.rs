@@ -23,7 +23,8 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{MsgFlags, recv};
 
 use super::Shared;
-use super::seat::{self, Seat};
+use super::seat::Seat;
+use super::workers;
 use crate::front::http::connection::{self, Waiting};
 use crate::io::wait;
 use crate::log;
@@ -107,7 +108,7 @@ fn peek() -> MsgFlags {
 fn serve(shared: &Arc<Shared>, parked: Parked) {
     let s = Arc::clone(shared);
     let Parked { waiting, seat } = parked;
-    let started = seat::spawn(move || {
+    let started = workers::run(move || {
         if let Some(waiting) = connection::resume(waiting, &s.http, &s.proxy, &s.site) {
             s.idle.park(Parked { waiting, seat });
         }

@@ -3,7 +3,8 @@
 //! become the user scripts run as ([`identity`]), say
 //! where rcgi serves, tell systemd it is ready ([`notify`]), accept
 //! connections until SIGINT or SIGTERM ([`accept`], each with its
-//! [`seat`], [`signals`]), keeping those that wait for a request in one
+//! [`seat`], [`signals`]), serving them on threads that are reused
+//! ([`workers`]), keeping those that wait for a request in one
 //! poll set ([`idle`]), then
 //! stop cleanly ([`shutdown`]): no new connections, the running
 //! requests finish within a grace period, the scripts still running
@@ -20,6 +21,7 @@ pub mod seat;
 pub mod shutdown;
 pub mod signals;
 pub mod unix_socket;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;

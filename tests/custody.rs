@@ -155,12 +155,12 @@ fn root() -> Root {
 /// The containment paths this machine can run, saying which it cannot.
 fn paths() -> Vec<&'static str> {
     match common::cgroup_usable() {
-        Ok(()) => vec!["session", "cgroup"],
+        Ok(()) => vec!["group", "cgroup"],
         Err(why) => {
             eprintln!(
-                "custody: the cgroup path cannot run here ({why}); testing the session path only"
+                "custody: the cgroup path cannot run here ({why}); testing the group path only"
             );
-            vec!["session"]
+            vec!["group"]
         }
     }
 }
@@ -176,7 +176,7 @@ fn start_lingering(root: &Root, path: &str, linger: &str, extra: &[&str]) -> Ser
     let said = if path == "cgroup" {
         "held in cgroups under"
     } else {
-        "held by process group and session"
+        "held by process group, rcgi as subreaper"
     };
     server.wait_stderr(said);
     server
@@ -289,6 +289,7 @@ fn stopping_rcgi_kills_every_leftover_at_once() {
 #[test]
 fn unlimited_linger_leaves_them_running() {
     let root = root();
+    // `session`, the old name of `group`, still works.
     let server = root.start(&["--linger", "unlimited", "--contain", "session"]);
     server.wait_stderr("--linger unlimited: what requests leave running may run for ever");
     let mut left = Leftovers::guard(&root.path());

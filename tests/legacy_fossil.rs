@@ -23,7 +23,7 @@ fn killed_backoffice(line: &str) -> Option<u32> {
 #[test]
 fn fossils_backoffice_is_killed_after_the_linger() {
     let fossil = require("fossil", "fossil");
-    for path in ["session", "cgroup"] {
+    for path in ["group", "cgroup"] {
         let root = Root::new();
         let home = tempfile::tempdir().unwrap();
         let repo = home.path().join("demo.fossil");

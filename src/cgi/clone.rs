@@ -3,7 +3,7 @@
 //! cost no memory), then, in the child,
 //! only async-signal-safe system calls before `execve`: signal
 //! dispositions back to their defaults, the three descriptors onto 0, 1
-//! and 2, a new session (sid = pgid = pid), the cgroup, the resource
+//! and 2, a process group of its own (pgid = pid), the cgroup, the resource
 //! limits, the umask, the folder, an empty signal mask, and exec. A step
 //! that fails is written, with its errno, into memory the parent shares
 //! (CLONE_VM), and the child exits with 127; the parent, which the kernel
@@ -162,7 +162,7 @@ pub struct Plan<'a> {
 pub enum Step {
     Signals,
     Descriptors,
-    Session,
+    Group,
     Cgroup,
     Limit(Resource),
     Folder,
@@ -174,7 +174,7 @@ impl Step {
         match self {
             Step::Signals => 1,
             Step::Descriptors => 2,
-            Step::Session => 3,
+            Step::Group => 3,
             Step::Cgroup => 4,
             Step::Folder => 5,
             Step::Exec => 6,
@@ -186,7 +186,7 @@ impl Step {
         match code {
             1 => Step::Signals,
             2 => Step::Descriptors,
-            3 => Step::Session,
+            3 => Step::Group,
             4 => Step::Cgroup,
             5 => Step::Folder,
             6 => Step::Exec,
@@ -203,7 +203,7 @@ impl fmt::Display for Step {
         match self {
             Step::Signals => f.write_str("reset the signals"),
             Step::Descriptors => f.write_str("set up stdin, stdout and stderr"),
-            Step::Session => f.write_str("start a new session (setsid)"),
+            Step::Group => f.write_str("lead a process group (setpgid)"),
             Step::Cgroup => f.write_str("join the request's cgroup"),
             Step::Limit(r) => write!(f, "set {}", r.name()),
             Step::Folder => f.write_str("enter the script's folder"),
@@ -381,7 +381,7 @@ fn prepare_and_exec(plan: &Plan) -> (Step, i32) {
     let steps: [(Step, StepFn); 4] = [
         (Step::Signals, default_signals),
         (Step::Descriptors, descriptors),
-        (Step::Session, session),
+        (Step::Group, own_group),
         (Step::Cgroup, join_cgroup),
     ];
     for (step, run) in steps {
@@ -501,10 +501,11 @@ fn descriptors(plan: &Plan) -> c_int {
     0
 }
 
-/// A new session and process group, led by the script.
-fn session(_: &Plan) -> c_int {
-    // SAFETY: setsid(2) takes nothing.
-    unsafe { libc::setsid() }
+/// A process group led by the script (not a session: with the kernel's
+/// autogroup, each session is a scheduling group of its own).
+fn own_group(_: &Plan) -> c_int {
+    // SAFETY: setpgid(2) on this process, with plain integers.
+    unsafe { libc::setpgid(0, 0) }
 }
 
 /// Joins the cgroup: "0" written to its `cgroup.procs` moves the writer.

@@ -2,8 +2,8 @@
 //! ready here (argv and envp as C strings, its three descriptors, its
 //! resource limits, its umask), then [`clone`] starts it with one
 //! `clone(CLONE_VM | CLONE_VFORK)`: no `fork` of rcgi's memory, no
-//! `pre_exec`. The script leads a new session and process group (sid =
-//! pgid = pid), with an empty environment but the one given, in its own
+//! `pre_exec`. The script leads a process group of its own (pgid = pid;
+//! not a session, see `custody`), with an empty environment but the one given, in its own
 //! folder, with pipes for stdin (unless the body is a file), stdout and
 //! stderr; every other descriptor rcgi holds is close-on-exec, those it
 //! inherited included ([`seal_inherited_fds`]).
@@ -353,7 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_in_its_own_session_with_its_umask_and_last_value() {
+    fn leads_its_own_group_in_our_session_with_its_umask_and_last_value() {
         let settings = Settings {
             umask: 0o027,
             ..Settings::default()
@@ -365,7 +365,9 @@ mod tests {
         assert!(child.reap().success());
         let words: Vec<&str> = out.split_whitespace().collect();
         let pid = child.pid().to_string();
-        assert_eq!(words, ["2", &pid, &pid, &pid, "0027"], "{out}");
+        let sid = nix::unistd::getsid(None).unwrap().to_string();
+        assert_ne!(sid, pid);
+        assert_eq!(words, ["2", &pid, &pid, &sid, "0027"], "{out}");
     }
 
     #[test]

@@ -16,10 +16,10 @@ pub struct CustodyArgs {
     pub linger: Linger,
 
     /// How a request's processes are held: `cgroup` (a cgroup v2 leaf
-    /// per request; nothing leaves it), `session` (the script's process
-    /// group and session, and the orphans rcgi adopts as subreaper), or
-    /// `auto` (cgroup where rcgi's cgroup is its own, once scripts are
-    /// started in their cgroup; session until then).
+    /// per request; nothing leaves it), `group` (the script's process
+    /// group, and the orphans rcgi adopts as subreaper), or `auto`
+    /// (cgroup where rcgi's cgroup is its own, once scripts are started
+    /// in their cgroup; group until then).
     #[arg(long, value_enum, default_value_t = ContainArg::Auto, value_name = "HOW", help_heading = "Containment")]
     pub contain: ContainArg,
 }
@@ -39,7 +39,9 @@ fn parse_linger(s: &str) -> Result<Linger, String> {
 pub enum ContainArg {
     Auto,
     Cgroup,
-    Session,
+    /// `session` was its name before scripts stopped leading a session.
+    #[value(alias = "session")]
+    Group,
 }
 
 impl CustodyArgs {
@@ -49,7 +51,7 @@ impl CustodyArgs {
             contain: match self.contain {
                 ContainArg::Auto => Contain::Auto,
                 ContainArg::Cgroup => Contain::Cgroup,
-                ContainArg::Session => Contain::Session,
+                ContainArg::Group => Contain::Group,
             },
         }
     }

@@ -1,5 +1,5 @@
 //! What a request left running ([`Leftover`]): its members (a process
-//! group and session, adopted orphans, or a cgroup), which processes of
+//! group, adopted orphans, or a cgroup), which processes of
 //! the table they are, whether they are gone, and the warn lines of
 //! their kill.
 
@@ -19,8 +19,8 @@ const MAX_LOGGED: usize = 5;
 
 /// What a request left running.
 pub enum Members {
-    /// The processes of the script's process group and session (the
-    /// script's pid), and their descendants.
+    /// The processes of the script's process group (the script's pid),
+    /// and their descendants.
     Group(i32),
     /// The orphans rcgi adopted in one round, with the processes whose
     /// session or group they lead, and their descendants.
@@ -63,7 +63,7 @@ pub fn belongs(members: &Members, s: &Stat) -> bool {
         return false;
     }
     match members {
-        Members::Group(key) => s.pgid == *key || s.sid == *key,
+        Members::Group(key) => s.pgid == *key,
         Members::Orphans(orphans) => orphans
             .iter()
             .any(|o| (s.pid == o.pid && s.start == o.start) || s.pgid == o.pid || s.sid == o.pid),

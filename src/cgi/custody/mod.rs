@@ -2,7 +2,7 @@
 //! linger (`--linger`, 5 s by default). A [`Custody`] is one request's
 //! containment, from before its script is spawned until after it is
 //! reaped: then whatever the request left running (in the script's
-//! process group and session, or in the request's cgroup) goes to the
+//! process group, or in the request's cgroup) goes to the
 //! [`warden`], which kills it when the linger is over and reaps what
 //! rcgi adopted. rcgi is a child subreaper ([`owned`]), so processes
 //! that `setsid` and double-fork away from their request come back to
@@ -10,8 +10,12 @@
 //!
 //! Two ways to hold a request's processes ([`Contain`]): a cgroup v2
 //! leaf per request ([`cgroup`]) when rcgi can make a cgroup2 folder of
-//! its own, which nothing can leave; or the script's process group and
-//! session plus the adopted orphans ([`procs`]), anywhere.
+//! its own, which nothing can leave; or the script's process group plus
+//! the adopted orphans ([`procs`]), anywhere. A script leads a process
+//! group, not a session: where the kernel's autogroup is on (most
+//! distributions), each new session is a scheduling group of its own,
+//! and a script per group made the scheduler starve some scripts for
+//! tens of milliseconds under load.
 
 pub mod cgroup;
 pub mod leftover;
@@ -41,12 +45,12 @@ pub const STOP_WAIT: Duration = Duration::from_secs(5);
 /// How requests' processes are held (`--contain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Contain {
-    /// A cgroup when rcgi can make one, else sessions and groups.
+    /// A cgroup when rcgi can make one, else process groups.
     Auto,
     /// A cgroup v2 leaf per request; rcgi refuses to start without one.
     Cgroup,
-    /// Process group and session, and the orphans rcgi adopts.
-    Session,
+    /// The script's process group, and the orphans rcgi adopts.
+    Group,
 }
 
 /// What custody runs with.
@@ -75,7 +79,7 @@ impl Default for Settings {
 /// cost the hello rate at 8 connections 10-14%, and two thirds of it
 /// while other work forked heavily. `clone3` with CLONE_INTO_CGROUP
 /// would avoid the migration; until the spawn uses it, auto holds
-/// requests by session and `--contain cgroup` asks for cgroups.
+/// requests by process group and `--contain cgroup` asks for cgroups.
 pub const SPAWN_PLACES_IN_CGROUP: bool = false;
 
 static WARDEN: OnceLock<&'static Warden> = OnceLock::new();
@@ -88,24 +92,24 @@ static WARDEN: OnceLock<&'static Warden> = OnceLock::new();
 pub fn start(settings: &Settings) -> anyhow::Result<String> {
     owned::become_subreaper()?;
     let (tree, held) = match settings.contain {
-        Contain::Session => (None, session("--contain session")),
+        Contain::Group => (None, group("--contain group")),
         Contain::Auto if !SPAWN_PLACES_IN_CGROUP => (
             None,
-            session("auto: --contain cgroup gives each request a cgroup, at a cost to every spawn"),
+            group("auto: --contain cgroup gives each request a cgroup, at a cost to every spawn"),
         ),
         Contain::Auto => match cgroup::Tree::make(false) {
             Ok(tree) => {
                 let held = in_cgroups(&tree);
                 (Some(tree), held)
             }
-            Err(why) => (None, session(&format!("no cgroup: {why}"))),
+            Err(why) => (None, group(&format!("no cgroup: {why}"))),
         },
         Contain::Cgroup => match cgroup::Tree::make(true) {
             Ok(tree) => {
                 let held = in_cgroups(&tree);
                 (Some(tree), held)
             }
-            Err(why) => bail!("--contain cgroup: {why} (--contain session works without cgroups)"),
+            Err(why) => bail!("--contain cgroup: {why} (--contain group works without cgroups)"),
         },
     };
     let line = match settings.linger {
@@ -136,8 +140,8 @@ fn in_cgroups(tree: &cgroup::Tree) -> String {
     )
 }
 
-fn session(why: &str) -> String {
-    format!("held by process group and session, rcgi as subreaper ({why})")
+fn group(why: &str) -> String {
+    format!("held by process group, rcgi as subreaper ({why})")
 }
 
 /// At the end of rcgi: kills every leftover now (unless the linger is
@@ -217,7 +221,7 @@ impl Custody {
     /// The script `pid` has started; `placed` if the spawn started it in
     /// [`Custody::cgroup`]. If not, it is moved there now: until the spawn
     /// does it, a child the script forks in that instant stays outside
-    /// (an orphan of the session path, when it outlives its parent).
+    /// (an orphan of the group path, when it outlives its parent).
     pub fn started(&mut self, pid: u32, placed: bool) {
         let pid = i32::try_from(pid).unwrap_or(i32::MAX);
         self.pid = Some(pid);

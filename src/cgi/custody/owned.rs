@@ -69,11 +69,9 @@ pub fn exclusive() -> Exclusive {
 
 impl Exclusive {
     /// Whether `s` is a script the engine owns, or lives in one's group
-    /// or session (it is that script's business while the script runs).
+    /// (it is that script's business while the script runs).
     pub fn engine_has(&self, s: &Stat) -> bool {
-        self.owned
-            .iter()
-            .any(|&p| p == s.pid || p == s.pgid || p == s.sid)
+        self.owned.iter().any(|&p| p == s.pid || p == s.pgid)
     }
 
     /// Reaps the adopted orphans among `children` that have exited; how

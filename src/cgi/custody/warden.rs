@@ -245,7 +245,7 @@ impl Watch {
     /// holds it (its request's custody will see to it).
     fn claims(&self, s: &Stat) -> bool {
         let held = self.held.iter().any(|l| match &l.members {
-            Members::Group(key) => s.pgid == *key || s.sid == *key,
+            Members::Group(key) => s.pgid == *key,
             Members::Orphans(orphans) => orphans
                 .iter()
                 .any(|o| s.pid == o.pid || s.pgid == o.pid || s.sid == o.pid),

@@ -1,5 +1,5 @@
-//! One FastCGI connection's socket: a read buffer that always holds room
-//! for a whole record (so a record is handled only once all of it has
+//! One FastCGI connection's socket: a read buffer that grows to hold a
+//! whole record (so a record is handled only once all of it has
 //! arrived), and the queue of records to send. The socket is
 //! non-blocking; the `*_now` methods never wait, the others wait with
 //! `poll` until a deadline.
@@ -17,7 +17,9 @@ use crate::client::Gone;
 use crate::io::stream::{PeerName, Stream};
 use crate::io::wait;
 
-/// The read buffer: two of the largest records.
+/// The read buffer at first: a request's params, or a few small records.
+const FIRST_BUFFER: usize = 8 * 1024;
+/// The most the read buffer grows to: two of the largest records.
 const BUFFER: usize = 2 * MAX_RECORD;
 /// How long a closing connection waits for the web server to take what
 /// is queued.
@@ -46,7 +48,7 @@ impl Conn {
     pub fn new(stream: Stream) -> Conn {
         Conn {
             stream,
-            buf: vec![0; BUFFER],
+            buf: vec![0; FIRST_BUFFER],
             start: 0,
             end: 0,
             out: Vec::new(),
@@ -96,8 +98,8 @@ impl Conn {
     }
 
     /// Reads what has arrived, without waiting; 0 at the end of the
-    /// stream (then [`Conn::eof`]). The buffer always has room for the
-    /// rest of one record.
+    /// stream (then [`Conn::eof`]). The buffer grows to make room for the
+    /// rest of a record; a full one holds a whole record.
     pub fn read_now(&mut self) -> nix::Result<usize> {
         if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
@@ -105,8 +107,13 @@ impl Conn {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            // Two whole records wait: handle them first.
-            return Err(Errno::EAGAIN);
+            if self.has_record() {
+                // A whole record waits: handle it first.
+                return Err(Errno::EAGAIN);
+            }
+            // Part of a record fills it; at BUFFER, one never does.
+            let larger = (self.buf.len() * 2).min(BUFFER);
+            self.buf.resize(larger, 0);
         }
         let n = recv(
             self.stream.as_fd().as_raw_fd(),
@@ -166,11 +173,12 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends what is queued (briefly), stops sending, and reads what
-    /// still comes for a moment ([`CLOSE_LINGER`]) before closing.
+    /// Sends what is queued (briefly) and closes; if the web server sent
+    /// something not read yet, stops sending first and reads what still
+    /// comes for a moment ([`CLOSE_LINGER`]).
     pub fn close(mut self) {
         let _ = self.send_all(CLOSE_SEND);
-        if self.eof || self.stream.shutdown_write().is_err() {
+        if self.eof || !self.unread_waits() || self.stream.shutdown_write().is_err() {
             return;
         }
         let deadline = wait::after(CLOSE_LINGER);
@@ -185,5 +193,56 @@ impl Conn {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Whether bytes the web server sent wait unread in the socket: a
+    /// close would then reset the connection. Usually none do (the web
+    /// server sent its request whole and waits for the response), and the
+    /// connection closes at once, with no wait for the web server's close.
+    fn unread_waits(&self) -> bool {
+        let mut probe = [0u8; 1];
+        let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        matches!(
+            recv(self.stream.as_fd().as_raw_fd(), &mut probe, peek),
+            Ok(1)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    /// Reads until a whole record waits, at most `tries` reads.
+    fn read_record(conn: &mut Conn, tries: usize) -> usize {
+        for _ in 0..tries {
+            if let Ok(Some((_, _, len))) = conn.record() {
+                return len;
+            }
+            let _ = conn.read_now();
+        }
+        panic!("no whole record after {tries} reads");
+    }
+
+    #[test]
+    fn the_buffer_grows_to_a_whole_record_and_no_further() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut conn = Conn::new(Stream::unix(ours).unwrap());
+        assert_eq!(conn.buf.len(), FIRST_BUFFER);
+        // Two of the largest records (65,535 bytes, 1 of padding).
+        let mut out = Vec::new();
+        record::write(&mut out, 5, 1, &[b'x'; 0xffff]);
+        let one = out.len();
+        out.extend_from_within(..);
+        theirs.write_all(&out).unwrap();
+        assert_eq!(read_record(&mut conn, 100), one);
+        // Both fit once the first is whole: nothing more is read until
+        // one is handled.
+        while conn.read_now().is_ok() {}
+        assert!(conn.buf.len() <= BUFFER);
+        conn.consume(one);
+        assert_eq!(read_record(&mut conn, 100), one);
     }
 }

@@ -18,6 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -229,10 +230,25 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
 }
 
+/// `/dev/null` for a script with no body: opened once, then a copy of
+/// that descriptor (one `fcntl`, no path lookup) per script.
+fn null() -> io::Result<OwnedFd> {
+    static NULL: OnceLock<File> = OnceLock::new();
+    let file = match NULL.get() {
+        Some(file) => file,
+        None => {
+            let _ = NULL.set(File::open("/dev/null")?);
+            NULL.get()
+                .ok_or_else(|| io::Error::other("/dev/null not kept"))?
+        }
+    };
+    Ok(file.try_clone()?.into())
+}
+
 impl Ends {
     fn new(input: &Input) -> io::Result<Ends> {
         let (stdin_child, stdin) = match input {
-            Input::Empty => (File::open("/dev/null")?.into(), None),
+            Input::Empty => (null()?, None),
             Input::Pipe => {
                 let (read, write) = pipe()?;
                 (read, Some(write))

@@ -59,7 +59,9 @@
 #                   1 GiB upload (Content-Length, chunked spooled, chunked
 #                   streamed with --chunked stream) through rcgi with
 #                   curl, RUNS times each, a fresh rcgi per transfer: MB/s
-#                   and rcgi's peak RSS.
+#                   and rcgi's peak RSS; and the same chunked upload
+#                   through Apache (mod_cgid streams it to the script),
+#                   the rate the two chunked modes are held to.
 #   idle RSS        rcgi's resident memory after start and after the hello
 #                   runs.
 #
@@ -827,13 +829,15 @@ measure_slow() {
 
 # One bulk transfer through a fresh rcgi: records MB/s (10^6 bytes per
 # second, 1 GiB over curl's total time) and rcgi's peak RSS (VmHWM).
+# apache-up-chunked: the same chunked upload through the running Apache,
+# the peer the chunked upload targets compare with.
 measure_bulk() {
-    local kind=$1 url out code size secs body="" errors=0 rate=-
-    if [ "$kind" = up-stream ]; then
-        start_rcgi bulk "bulk-$kind" --chunked stream
-    else
-        start_rcgi bulk "bulk-$kind"
-    fi
+    local kind=$1 url out code size secs body="" errors=0 rate=- base=${URL[bulk]:-}
+    case $kind in
+    up-stream) start_rcgi bulk "bulk-$kind" --chunked stream ;;
+    apache-up-chunked) base=${URL[apache]} ;;
+    *) start_rcgi bulk "bulk-$kind" ;;
+    esac
     case $kind in
     down-chunked | down-length)
         url="${URL[bulk]}$([ "$kind" = down-length ] && echo down-cl.sh || echo down.sh)"
@@ -845,11 +849,11 @@ measure_bulk() {
             -T "$WORK/upload.bin" "${URL[bulk]}discard.sh") || true
         body=$(cat "$WORK/bulk.body" 2>/dev/null || true)
         ;;
-    up-chunked | up-stream)
+    up-chunked | up-stream | apache-up-chunked)
         out=$(dd if=/dev/zero bs=1M count=1024 status=none | curl -sS -o "$WORK/bulk.body" \
             -w '%{http_code} %{size_upload} %{time_total}' \
             -X POST -H 'Expect:' -H 'Transfer-Encoding: chunked' \
-            -H 'Content-Type: application/octet-stream' -T - "${URL[bulk]}discard.sh") || true
+            -H 'Content-Type: application/octet-stream' -T - "${base}discard.sh") || true
         body=$(cat "$WORK/bulk.body" 2>/dev/null || true)
         ;;
     esac
@@ -858,7 +862,7 @@ measure_bulk() {
     read -r code size secs <<<"${out:-000 0 0}"
     local ok=""
     case $kind in
-    up-*) [ "$body" = "$GIB" ] && ok=1 ;;
+    up-* | apache-up-*) [ "$body" = "$GIB" ] && ok=1 ;;
     *) [ "$size" = "$GIB" ] && ok=1 ;;
     esac
     if [ "$code" = 200 ] && [ -n "$ok" ]; then
@@ -868,8 +872,12 @@ measure_bulk() {
         log "   $kind failed: status $code, $size bytes sent or received, the script counted '$body'"
         errors=1
     fi
-    add "hwm|$kind" "$(mem_mib "$RCGI_PID" VmHWM)"
     add "bulkerr|$kind" "$errors"
+    if [ "$kind" = apache-up-chunked ]; then
+        log "   $kind: $rate MB/s"
+        return
+    fi
+    add "hwm|$kind" "$(mem_mib "$RCGI_PID" VmHWM)"
     stop_pid "$RCGI_PID"
     log "   $kind: $rate MB/s, rcgi peak RSS ${VAL[hwm|$kind]##* } MiB"
 }
@@ -932,6 +940,8 @@ build_table() {
         row "$test" rcgi "$file" 1 "$(num %.0f "$(med "bulk|$kind")")" "MB/s" - - - - - \
             "$(peak "hwm|$kind")" "$(total "bulkerr|$kind")" "$note; peak RSS"
     done
+    row "upload 1 GiB" Apache discard.sh 1 "$(num %.0f "$(med "bulk|apache-up-chunked")")" "MB/s" \
+        - - - - - - "$(total "bulkerr|apache-up-chunked")" "chunked, mod_cgid streams it to the script"
     row "idle" rcgi - - - - - - - - - "$IDLE_START" - "RSS right after start"
     row "idle" rcgi - - - - - - - - - "$IDLE_AFTER" - "RSS after the hello runs"
     for host in "${STREAM_HOSTS[@]}"; do
@@ -961,6 +971,11 @@ target_lines() {
         done
         r=$(ratio "$(med "rps|nrcgi|$script|8")" "$(med "rps|rcgi|$script|8")")
         target_line "$r" "$HTTP_TARGET" "nginx+rcgi FastCGI / rcgi HTTP, $script, 8 conns"
+    done
+    local kind
+    for kind in up-chunked up-stream; do
+        r=$(ratio "$(med "bulk|$kind")" "$(med "bulk|apache-up-chunked")")
+        target_line "$r" 1 "rcgi chunked upload ($kind) / Apache's, 1 GiB"
     done
 }
 
@@ -1223,7 +1238,9 @@ main() {
     cat "$WORK/upload.bin" >/dev/null
     local run kind
     for ((run = 1; run <= RUNS; run++)); do
-        for kind in down-length down-chunked up-length up-chunked up-stream; do measure_bulk "$kind"; done
+        for kind in down-length down-chunked up-length up-chunked up-stream apache-up-chunked; do
+            measure_bulk "$kind"
+        done
     done
 
     local title

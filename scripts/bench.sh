@@ -1008,6 +1008,11 @@ print_markdown() {
           if (NR == 1) { line = "|"; for (i = 1; i <= NF; i++) line = line " --- |"; print line } }'
 }
 
+# The threads of process $1.
+threads_of() {
+    awk '/^Threads:/ { print $2 }' "/proc/$1/status"
+}
+
 # How busy the CPUs are over BUSY_SAMPLE seconds, in percent, while this
 # script runs nothing: the share other work takes (the load average would
 # count our own builds and runs too).
@@ -1204,6 +1209,8 @@ main() {
     start_rcgi rcgi hello
     local rcgi_pid=$RCGI_PID
     IDLE_START=$(mem_mib "$rcgi_pid" VmRSS)
+    local idle_threads
+    idle_threads=$(threads_of "$rcgi_pid")
     start_go
     start_lighttpd
     start_apache
@@ -1222,6 +1229,13 @@ main() {
 
     note_busy
     hello_runs
+    # Idle once the connection threads that served the runs have ended
+    # (a thread with nothing to do ends after 1 s).
+    local i
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        [ "$(threads_of "$rcgi_pid")" -le "$idle_threads" ] && break
+        sleep "$WAIT_TICK"
+    done
     IDLE_AFTER=$(mem_mib "$rcgi_pid" VmRSS)
 
     log "== streaming latency, $STREAM_SAMPLES samples per host"

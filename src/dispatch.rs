@@ -137,6 +137,7 @@ pub fn serve(site: &Site, req: &mut Request, client: &mut dyn Client) -> Served 
 
 /// With `--auth-file`, lets `req` through to a protected path only with
 /// good credentials (then sets its user), else answers 401 and logs why.
+#[inline(never)]
 fn authenticate(s: &Settings, req: &mut Request, client: &mut dyn Client) -> Result<(), Served> {
     let Some(a) = &s.auth else {
         return Ok(());
@@ -240,6 +241,7 @@ struct Run<'a> {
 }
 
 /// A path under no script folder: a static file, or 404.
+#[inline(never)]
 fn outside_mounts(s: &Settings, req: &Request, client: &mut dyn Client) -> Served {
     let Some(files) = &s.static_files else {
         return refuse(
@@ -255,6 +257,7 @@ fn outside_mounts(s: &Settings, req: &Request, client: &mut dyn Client) -> Serve
 }
 
 /// Logs a refused request with its reason, and answers it.
+#[inline(never)]
 fn refuse(client: &mut dyn Client, req: &Request, e: &Refusal) -> Served {
     crate::log::warn(format_args!(
         "{} {}: {e}",
@@ -266,6 +269,7 @@ fn refuse(client: &mut dyn Client, req: &Request, e: &Refusal) -> Served {
 
 /// A script folder URL without an index script: 403, or with `--debug`
 /// the list of what it holds.
+#[inline(never)]
 fn no_index(
     s: &Settings,
     mount: &Mount,
@@ -292,6 +296,7 @@ fn no_index(
 /// Reads a body of unknown length into an unnamed temporary file (gone
 /// when closed, even if rcgi dies); returns it rewound, with its length,
 /// or the refusal sent.
+#[inline(never)]
 fn spool(client: &mut dyn Client) -> Result<(File, u64), Served> {
     let mut file = match tempfile::tempfile() {
         Ok(file) => file,
@@ -329,9 +334,11 @@ fn run_with_redirects(
     (mut mount, mut route): (&Mount, Route),
 ) -> Served {
     let s = run.s;
-    let mut redirected: Option<Request> = None;
+    // Boxed: this frame stays on the stack for the whole run of each
+    // script, and a redirect is rare.
+    let mut redirected: Option<Box<Request>> = None;
     for _hop in 0..=REDIRECT_HOPS {
-        let req = redirected.as_ref().unwrap_or(original);
+        let req = redirected.as_deref().unwrap_or(original);
         let stdin = std::mem::replace(&mut run.stdin, Stdin::Empty);
         let mut job = job(s, mount, req, &route, stdin, run.content_length);
         job.record = run.record;
@@ -339,18 +346,10 @@ fn run_with_redirects(
             Ran::Served(served) => return served,
             Ran::Redirect(target) => target,
         };
-        let mut next = match redirect_request(original, &target) {
-            Ok(next) => next,
-            Err(e) => return refuse(client, original, &e),
-        };
-        if next.user.is_none() {
-            if let Err(refused) = authenticate(s, &mut next, client) {
-                return refused;
-            }
-        }
-        (mount, route) = match redirect_route(s, &next.path) {
+        let next;
+        (next, mount, route) = match follow(s, original, &target, client) {
             Ok(found) => found,
-            Err(e) => return refuse(client, &next, &e),
+            Err(served) => return served,
         };
         redirected = Some(next);
         run.content_length = None;
@@ -362,7 +361,30 @@ fn run_with_redirects(
     )
 }
 
+/// The request a local redirect to `target` makes, authenticated, and
+/// the script it names; or the refusal sent.
+#[inline(never)]
+fn follow<'s>(
+    s: &'s Settings,
+    original: &Request,
+    target: &[u8],
+    client: &mut dyn Client,
+) -> Result<(Box<Request>, &'s Mount, Route), Served> {
+    let mut next = match redirect_request(original, target) {
+        Ok(next) => Box::new(next),
+        Err(e) => return Err(refuse(client, original, &e)),
+    };
+    if next.user.is_none() {
+        authenticate(s, &mut next, client)?;
+    }
+    match redirect_route(s, &next.path) {
+        Ok((mount, route)) => Ok((next, mount, route)),
+        Err(e) => Err(refuse(client, &next, &e)),
+    }
+}
+
 /// The script a local redirect's path names, in any script folder.
+#[inline(never)]
 fn redirect_route<'s>(s: &'s Settings, path: &str) -> Result<(&'s Mount, Route), Refusal> {
     let mount = route::pick(&s.mounts, path).ok_or(Refusal::new(
         404,
@@ -375,6 +397,7 @@ fn redirect_route<'s>(s: &'s Settings, path: &str) -> Result<(&'s Mount, Route),
 }
 
 /// What it takes to run `route` for `req`.
+#[inline(never)]
 fn job<'a>(
     s: &'a Settings,
     mount: &'a Mount,
@@ -424,6 +447,7 @@ fn job<'a>(
 
 /// The request a local redirect makes: a GET (HEAD stays HEAD) of the
 /// new path, with the original headers but no body.
+#[inline(never)]
 fn redirect_request(original: &Request, location: &[u8]) -> Result<Request, Refusal> {
     let location =
         std::str::from_utf8(location).map_err(|_| Refusal::new(502, "invalid local redirect"))?;

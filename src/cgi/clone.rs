@@ -1,6 +1,6 @@
 //! The raw start of a script's process: `clone(CLONE_VM | CLONE_VFORK |
-//! CLONE_PIDFD)` on a stack mapped once by each thread (untouched pages
-//! cost no memory), then, in the child,
+//! CLONE_PIDFD)` on a stack taken from a small shared pool for the
+//! clone alone (untouched pages cost no memory), then, in the child,
 //! only async-signal-safe system calls before `execve`: signal
 //! dispositions back to their defaults, the three descriptors onto 0, 1
 //! and 2, a process group of its own (pgid = pid), the cgroup, the resource
@@ -13,24 +13,28 @@
 //! Everything the child touches is prepared by the parent ([`Plan`]): no
 //! allocation, no lock, no Rust runtime call happens in the child.
 
-use std::cell::RefCell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use nix::libc;
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 
-/// The child's stack, mapped once per thread and reused: with
-/// CLONE_VFORK the parent thread waits until the child has exec'd, so
-/// one thread never has two children on it at once. It is an anonymous
-/// mapping, not a heap buffer: only the pages the child touches become
-/// resident (the test `child_touches_one_page` measures it: one page),
-/// so its size is only a bound.
+/// The child's stack. It is an anonymous mapping, not a heap buffer:
+/// only the pages the child touches become resident (the test
+/// `child_touches_one_page` measures it: one page), so its size is only
+/// a bound.
 const CHILD_STACK: usize = 64 * 1024;
+/// Child stacks the pool keeps when they are given back; one taken while
+/// none is kept is mapped, one given back past this is unmapped. With
+/// CLONE_VFORK a stack is busy only from the clone until the child's
+/// exec, while its parent thread is suspended, so the stacks in use at
+/// once are the spawns in progress at that instant (a few, on a few
+/// cores), not the threads alive.
+const CHILD_STACKS_KEPT: usize = 4;
 
 /// `CLONE_PIDFD` (Linux 5.2): the kernel writes a pidfd of the child
 /// into the `parent_tid` argument.
@@ -39,13 +43,33 @@ const CLONE_PIDFD: c_int = 0x1000;
 /// The highest signal number, plus one.
 const NSIG: c_int = 65;
 
-thread_local! {
-    static STACK: RefCell<Option<ChildStack>> = const { RefCell::new(None) };
+static STACKS: Pool = Pool(Mutex::new(Vec::new()));
+
+/// Child stacks not in use, at most [`CHILD_STACKS_KEPT`].
+struct Pool(Mutex<Vec<ChildStack>>);
+
+impl Pool {
+    /// A stack of the pool, or a new one.
+    fn take(&self) -> io::Result<ChildStack> {
+        let kept = self.0.lock().ok().and_then(|mut pool| pool.pop());
+        kept.map_or_else(|| ChildStack::map(CHILD_STACK), Ok)
+    }
+
+    /// Back to the pool, or unmapped if it holds enough.
+    fn give_back(&self, stack: ChildStack) {
+        if let Ok(mut pool) = self.0.lock()
+            && pool.len() < CHILD_STACKS_KEPT
+        {
+            pool.push(stack);
+        }
+    }
 }
 
-/// An anonymous mapping the child runs on, unmapped when its thread ends.
+/// An anonymous mapping a child runs on, unmapped when dropped. Its
+/// address is kept as a number: the mapping belongs to whoever holds the
+/// value, whichever thread that is.
 struct ChildStack {
-    base: *mut c_void,
+    base: usize,
     len: usize,
 }
 
@@ -66,21 +90,24 @@ impl ChildStack {
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(ChildStack { base, len })
+        Ok(ChildStack {
+            base: base as usize,
+            len,
+        })
     }
 
     /// The stack's top (it grows down), 16-byte aligned.
     fn top(&self) -> *mut c_void {
-        (self.base as usize + self.len) as *mut c_void
+        (self.base + self.len) as *mut c_void
     }
 }
 
 impl Drop for ChildStack {
     fn drop(&mut self) {
-        // SAFETY: the mapping is ours alone and no child runs on it (the
-        // parent thread is ending, and waited for its last child's exec).
+        // SAFETY: the mapping is ours alone and no child runs on it (its
+        // last clone returned, so that child has exec'd or exited).
         unsafe {
-            libc::munmap(self.base, self.len);
+            libc::munmap(self.base as *mut c_void, self.len);
         }
     }
 }
@@ -246,19 +273,21 @@ pub struct Started {
 
 /// Starts the child and waits until it has exec'd (`Ok`) or failed.
 pub fn start(plan: &Plan) -> io::Result<Result<Started, Failed>> {
+    let stack = STACKS.take()?;
+    let started = start_on(&stack, plan);
+    STACKS.give_back(stack);
+    started
+}
+
+/// [`start`] on a given child stack.
+fn start_on(stack: &ChildStack, plan: &Plan) -> io::Result<Result<Started, Failed>> {
     let shared = Shared {
         plan,
         step: AtomicU32::new(0),
         errno: AtomicI32::new(0),
     };
     let blocked = BlockedSignals::block()?;
-    let cloned = STACK.with_borrow_mut(|stack| {
-        if stack.is_none() {
-            *stack = Some(ChildStack::map(CHILD_STACK)?);
-        }
-        let stack = stack.as_ref().expect("mapped above");
-        clone_on(stack.top(), &shared)
-    });
+    let cloned = clone_on(stack.top(), &shared);
     drop(blocked);
     let started = cloned?;
     let errno = shared.errno.load(Ordering::Acquire);
@@ -556,19 +585,32 @@ mod tests {
     use std::fs::File;
     use std::os::fd::AsRawFd;
 
-    /// The pages of this thread's child stack that are resident.
-    fn resident_stack_pages() -> usize {
+    /// The pages of a child stack that are resident.
+    fn resident_stack_pages(stack: &ChildStack) -> usize {
         // SAFETY: sysconf takes no pointer.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        STACK.with_borrow(|stack| {
-            let stack = stack.as_ref().expect("a child was started");
-            let mut pages = vec![0u8; stack.len.div_ceil(page)];
-            // SAFETY: the range is the mapping itself, and `pages` has a
-            // byte for each of its pages.
-            let rc = unsafe { libc::mincore(stack.base, stack.len, pages.as_mut_ptr()) };
-            assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
-            pages.iter().filter(|p| *p & 1 == 1).count()
-        })
+        let mut pages = vec![0u8; stack.len.div_ceil(page)];
+        // SAFETY: the range is the mapping itself, and `pages` has a
+        // byte for each of its pages.
+        let rc = unsafe { libc::mincore(stack.base as *mut c_void, stack.len, pages.as_mut_ptr()) };
+        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+        pages.iter().filter(|p| *p & 1 == 1).count()
+    }
+
+    /// Stacks go back to the pool, which never keeps more than
+    /// CHILD_STACKS_KEPT, and are taken from it again.
+    #[test]
+    fn stacks_are_pooled() {
+        let pool = Pool(Mutex::new(Vec::new()));
+        let stacks: Vec<_> = (0..CHILD_STACKS_KEPT + 2)
+            .map(|_| pool.take().unwrap())
+            .collect();
+        let bases: Vec<usize> = stacks.iter().map(|s| s.base).collect();
+        stacks.into_iter().for_each(|s| pool.give_back(s));
+        assert_eq!(pool.0.lock().unwrap().len(), CHILD_STACKS_KEPT);
+        let again = pool.take().unwrap();
+        assert!(bases.contains(&again.base), "a kept stack is reused");
+        assert_eq!(pool.0.lock().unwrap().len(), CHILD_STACKS_KEPT - 1);
     }
 
     /// The deepest use of the child's stack, in pages: a child that fails
@@ -600,16 +642,20 @@ mod tests {
             cgroup: None,
             signals: changed_signals(),
         };
-        let started = start(&plan).unwrap().unwrap();
+        let stack = ChildStack::map(CHILD_STACK).unwrap();
+        let started = start_on(&stack, &plan).unwrap().unwrap();
         let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(started.pid), None);
         assert!(status.is_ok());
         let missing = Plan {
             program: c"/nonexistent/rcgi-test",
             ..plan
         };
-        let failed = start(&missing).unwrap().err().expect("no such program");
+        let failed = start_on(&stack, &missing)
+            .unwrap()
+            .err()
+            .expect("no such program");
         assert_eq!(failed.errno, libc::ENOENT);
-        let pages = resident_stack_pages();
+        let pages = resident_stack_pages(&stack);
         assert!(pages >= 1, "the child ran on its stack");
         assert!(pages <= 2, "the child used {pages} pages of its stack");
     }

@@ -129,6 +129,7 @@ pub enum Ran {
 /// How the script ended, for the log and the `--debug` page: "exit 0
 /// after 3.1ms", "killed by SIGXCPU (exceeded --limit-cpu 1s) after
 /// 1003.2ms"; a limit that killed it also gets a warning of its own.
+#[inline(never)]
 fn ended(job: &Job, script: &script::Script, exit: std::process::ExitStatus) -> String {
     let how = script::describe(exit);
     let how = match job.limits.process.rlimits.exceeded(exit) {
@@ -143,13 +144,14 @@ fn ended(job: &Job, script: &script::Script, exit: std::process::ExitStatus) -> 
         }
         None => how,
     };
-    let ms = script.started.elapsed().as_secs_f64() * 1e3;
-    format!("{how} after {ms:.1}ms")
+    let ms = crate::log::Millis(script.started.elapsed());
+    format!("{how} after {ms}ms")
 }
 
 /// Starts the job's script in custody (owned from before its spawn, so
 /// that no reaper of orphans can mistake it for one; started in the
 /// request's cgroup when custody uses one).
+#[inline(never)]
 fn start(job: &mut Job) -> std::io::Result<(script::Script, spawn::Pipes, Custody)> {
     let input = match std::mem::replace(&mut job.stdin, Stdin::Empty) {
         Stdin::Empty => Input::Empty,

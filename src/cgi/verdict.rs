@@ -29,6 +29,7 @@ enum Verdict {
 }
 
 /// Logs how the run ended and finishes the client's response.
+#[inline(never)]
 pub fn conclude(mut ex: Exchange, end: End, ended: String, job: &Job) -> Ran {
     if matches!(end, End::BadBody(_) | End::BodyStalled) {
         ex.client().abandon();
@@ -65,6 +66,7 @@ pub fn conclude(mut ex: Exchange, end: End, ended: String, job: &Job) -> Ran {
 }
 
 /// The script could not be started: log why, and answer with the page.
+#[inline(never)]
 pub fn not_started(client: &mut dyn Client, job: &Job, e: &std::io::Error) -> Ran {
     let f = start_failure::explain(job.program, e);
     log::warn(format_args!(

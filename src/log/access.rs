@@ -70,7 +70,7 @@ pub fn render(format: Format, a: &Access, line: &mut String) {
     match format {
         Format::Common => {
             clf(a, line);
-            let _ = writeln!(line, " {:.1}ms", millis(a.duration));
+            let _ = writeln!(line, " {}ms", super::Millis(a.duration));
         }
         Format::Combined => {
             clf(a, line);

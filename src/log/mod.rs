@@ -143,6 +143,20 @@ fn write_stderr(bytes: &[u8]) {
     let _ = std::io::stderr().lock().write_all(bytes);
 }
 
+/// A duration in milliseconds with one decimal, rounded (`1009.7`),
+/// written with integer arithmetic: formatting a float takes over 1 KiB
+/// of stack, and the deepest call of a connection thread decides how
+/// many pages of its stack stay resident while its script runs.
+pub struct Millis(pub std::time::Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX);
+        let tenths = micros.saturating_add(50) / 100;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
 /// Renders bytes from the network for a log line: printable ASCII as is,
 /// everything else (and `"` and `\`) as `\xNN`, so a client cannot forge
 /// log lines or end a quoted field.
@@ -169,6 +183,17 @@ mod tests {
     fn escaped_hides_control_bytes() {
         let s = Escaped(b"GET /a\"b\n\x01\xff").to_string();
         assert_eq!(s, "GET /a\\x22b\\x0a\\x01\\xff");
+    }
+
+    #[test]
+    fn millis_have_one_rounded_decimal() {
+        use std::time::Duration;
+        let ms = |us| Millis(Duration::from_micros(us)).to_string();
+        assert_eq!(ms(0), "0.0");
+        assert_eq!(ms(1_009_749), "1009.7");
+        assert_eq!(ms(1_009_750), "1009.8");
+        assert_eq!(ms(99_960), "100.0");
+        assert_eq!(Millis(Duration::MAX).to_string(), "18446744073709551.6");
     }
 
     #[test]

@@ -130,13 +130,20 @@ impl Socket {
         &self.buf[self.start..self.end]
     }
 
-    /// Marks the first `n` buffered bytes as used.
+    /// Marks the first `n` buffered bytes as used. A buffer of the first
+    /// size that is emptied is freed: a connection holds one only while
+    /// bytes are in it, not while its script runs (the next read makes
+    /// another). One that grew for a stream of body bytes is kept until
+    /// [`Socket::shed`].
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);
         self.start = (self.start + n).min(self.end);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if self.buf.len() <= FIRST_BUFFER {
+                self.buf = Vec::new();
+            }
         }
     }
 
@@ -374,6 +381,7 @@ mod tests {
         socket.shed();
         assert_eq!(socket.buffered().len(), n);
         socket.consume(n);
+        assert_eq!(socket.buf.capacity(), 0, "an emptied first buffer is freed");
         socket.shed();
         assert_eq!(socket.buf.capacity(), 0);
         theirs.write_all(b"next").unwrap();

@@ -17,7 +17,7 @@ SLOW_CONNS=${SLOW_CONNS:-500}
 SLOW_DURATION=${SLOW_DURATION:-8}
 HELLO_CONNS=${HELLO_CONNS:-64}
 HELLO_DURATION=${HELLO_DURATION:-5}
-CLOSE_TRIES=200 # ticks of 0.05 s to wait for the hello connections to close
+CLOSE_TRIES=200 # ticks of 0.05 s to wait for the hello connections and their threads to end
 START_TRIES=200 # ticks of 0.05 s to wait for rcgi's start-up line
 
 WORK=$(mktemp -d)
@@ -65,6 +65,7 @@ stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 
 # Connections rcgi holds established now.
 conns() { ls -l "/proc/$PID/fd" 2>/dev/null | grep -c socket || true; }
+threads() { awk '/^Threads:/ { print $2 }' "/proc/$PID/status"; }
 
 start
 echo "start_rss_mib $(mib "$PID" VmRSS)"
@@ -91,9 +92,12 @@ echo "up_peak_mib $(mib "$PID" VmHWM)"
 stop
 
 start
+resting=$(threads)
 wrk -t2 -c"$HELLO_CONNS" -d"${HELLO_DURATION}s" "${URL}hello" >/dev/null
+# Idle: the connections closed, and the threads that served them ended
+# (one with nothing to do ends after 1 s).
 for ((i = 0; i < CLOSE_TRIES; i++)); do
-    [ "$(conns)" -le 2 ] && break
+    [ "$(conns)" -le 2 ] && [ "$(threads)" -le "$resting" ] && break
     sleep 0.05
 done
 echo "hello_peak_mib $(mib "$PID" VmHWM)"

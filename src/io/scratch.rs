@@ -36,6 +36,14 @@ fn give_back(buf: Box<[u8]>) {
     }
 }
 
+/// Frees the buffers kept: rcgi is idle (its connection threads have
+/// ended), and the next read allocates one again.
+pub fn release() {
+    if let Ok(mut pool) = POOL.lock() {
+        *pool = Vec::new();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

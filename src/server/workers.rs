@@ -5,13 +5,16 @@
 //! web server that opens a FastCGI connection per request, or an HTTP
 //! connection back from the poll set, takes one that is already
 //! running), and an idle one keeps none. The last thread to end hands
-//! the memory the connections freed back to the system.
+//! the memory the connections freed back to the system, the scripts'
+//! read buffers too.
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
+
+use crate::io::scratch;
 
 /// Stack for a connection thread: buffers live on the heap.
 const THREAD_STACK: usize = 256 * 1024;
@@ -111,6 +114,7 @@ impl Drop for Alive {
         let last = s.alive == 0;
         drop(s);
         if last {
+            scratch::release();
             give_back_memory();
         }
     }

@@ -832,12 +832,16 @@ measure_slow() {
 # apache-up-chunked: the same chunked upload through the running Apache,
 # the peer the chunked upload targets compare with.
 measure_bulk() {
-    local kind=$1 url out code size secs body="" errors=0 rate=- base=${URL[bulk]:-}
+    local kind=$1 url out code size secs body="" errors=0 rate=- base
     case $kind in
     up-stream) start_rcgi bulk "bulk-$kind" --chunked stream ;;
-    apache-up-chunked) base=${URL[apache]} ;;
+    apache-up-chunked) ;;
     *) start_rcgi bulk "bulk-$kind" ;;
     esac
+    base=${URL[bulk]}
+    [ "$kind" = apache-up-chunked ] && base=${URL[apache]}
+    # A failed transfer must not find the body of the one before.
+    rm -f "$WORK/bulk.body"
     case $kind in
     down-chunked | down-length)
         url="${URL[bulk]}$([ "$kind" = down-length ] && echo down-cl.sh || echo down.sh)"

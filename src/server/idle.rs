@@ -24,7 +24,6 @@ use nix::sys::socket::{MsgFlags, recv};
 
 use super::Shared;
 use super::seat::Seat;
-use super::slice;
 use super::workers;
 use crate::front::http::connection::{self, Waiting};
 use crate::io::wait;
@@ -132,10 +131,7 @@ pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
             shared.idle.epoll.add(&drain, events)?;
             thread::Builder::new()
                 .name("idle".into())
-                .spawn(move || {
-                    slice::prefer_short();
-                    Watch::new(&shared, drain).run()
-                })
+                .spawn(move || Watch::new(&shared, drain).run())
                 .map(drop)
         })
 }

@@ -20,7 +20,6 @@ pub mod notify;
 pub mod seat;
 pub mod shutdown;
 pub mod signals;
-pub mod slice;
 pub mod unix_socket;
 pub mod workers;
 
@@ -118,7 +117,6 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let systemd = notify::Notifier::from_env();
     crate::stats::STATS.start();
     systemd.send("READY=1");
-    slice::prefer_short();
     accept::until_stopped(&listeners, &stop, &shared, &mut reserve);
     shared.site.drain.begin();
     systemd.send("STOPPING=1");

@@ -14,7 +14,6 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use super::slice;
 use crate::io::scratch;
 
 /// Stack for a connection thread: buffers live on the heap.
@@ -76,7 +75,6 @@ pub fn run(serve: impl FnOnce() + Send + 'static) -> io::Result<()> {
 
 /// A thread's life: its first connection, then the ones it is given.
 fn work(first: Job, _alive: Alive) {
-    slice::prefer_short();
     let mut job = Some(first);
     while let Some(serve) = job {
         serve();

@@ -109,7 +109,8 @@ fn a_kept_alive_connection_waits_without_a_thread_and_its_next_request_works() {
     wait_for_fds(&server, fds + 1);
     let threads = server.threads();
     assert_eq!(get(&mut client, "/cgi-bin/hello.sh").text(), "hello\n");
-    // Its thread ends once the connection is back in the poll set.
+    // Its thread lets the connection go back to the poll set, and ends
+    // after a second with nothing else to do.
     wait_until("the connection thread to end", || {
         (server.threads() <= threads).then_some(())
     });

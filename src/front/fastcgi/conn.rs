@@ -173,12 +173,14 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends what is queued (briefly) and closes; if the web server sent
-    /// something not read yet, stops sending first and reads what still
-    /// comes for a moment ([`CLOSE_LINGER`]).
+    /// Sends what is queued (briefly), stops sending, and reads what
+    /// still comes for a moment ([`CLOSE_LINGER`]) before closing: a web
+    /// server may still be sending a body nobody read (a request answered
+    /// before its `STDIN` ended), and a close with bytes unread would
+    /// reset the connection and lose the response.
     pub fn close(mut self) {
         let _ = self.send_all(CLOSE_SEND);
-        if self.eof || !self.unread_waits() || self.stream.shutdown_write().is_err() {
+        if self.eof || self.stream.shutdown_write().is_err() {
             return;
         }
         let deadline = wait::after(CLOSE_LINGER);
@@ -193,19 +195,6 @@ impl Conn {
                 Err(_) => return,
             }
         }
-    }
-
-    /// Whether bytes the web server sent wait unread in the socket: a
-    /// close would then reset the connection. Usually none do (the web
-    /// server sent its request whole and waits for the response), and the
-    /// connection closes at once, with no wait for the web server's close.
-    fn unread_waits(&self) -> bool {
-        let mut probe = [0u8; 1];
-        let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
-        matches!(
-            recv(self.stream.as_fd().as_raw_fd(), &mut probe, peek),
-            Ok(1)
-        )
     }
 }
 

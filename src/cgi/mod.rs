@@ -171,7 +171,7 @@ fn start(job: &mut Job) -> std::io::Result<(script::Script, spawn::Pipes, Custod
         settings: &job.limits.process,
         cgroup: custody.cgroup(),
     })?;
-    custody.started(script.pid(), true);
+    custody.started(script.pid());
     Ok((script, pipes, custody))
 }
 

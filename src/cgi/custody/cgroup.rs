@@ -85,17 +85,10 @@ impl Slot {
         fs::write(self.dir.join("cgroup.kill"), b"1").is_ok()
     }
 
-    /// Its folder, open for `clone3`'s CLONE_INTO_CGROUP.
+    /// Its folder, open for the spawn: the child joins it by way of this
+    /// descriptor (`cgroup.procs` under it) before exec.
     pub fn open(&self) -> Option<OwnedFd> {
         File::open(&self.dir).ok().map(OwnedFd::from)
-    }
-
-    /// Moves process `pid` into it.
-    pub fn enter(&self, pid: i32) -> io::Result<()> {
-        fs::OpenOptions::new()
-            .write(true)
-            .open(self.dir.join("cgroup.procs"))?
-            .write_all(pid.to_string().as_bytes())
     }
 }
 

@@ -179,9 +179,8 @@ pub struct Custody {
     pid: Option<i32>,
     request: String,
     slot: Option<cgroup::Slot>,
-    /// The slot's folder, open for a spawn into it (CLONE_INTO_CGROUP).
+    /// The slot's folder, open for the spawn, whose child joins it.
     folder: Option<OwnedFd>,
-    released: bool,
 }
 
 impl Custody {
@@ -205,12 +204,11 @@ impl Custody {
             request: String::from_utf8_lossy(request).into_owned(),
             folder: None,
             slot,
-            released: false,
         }
     }
 
-    /// The request cgroup's folder, for a spawn that starts the script in
-    /// it (`clone3` with CLONE_INTO_CGROUP); opened at the first call.
+    /// The request cgroup's folder, for the spawn: the child joins it
+    /// before exec. Opened at the first call.
     pub fn cgroup(&mut self) -> Option<BorrowedFd<'_>> {
         if self.folder.is_none() {
             self.folder = self.slot.as_ref().and_then(cgroup::Slot::open);
@@ -218,37 +216,22 @@ impl Custody {
         self.folder.as_ref().map(|f| f.as_fd())
     }
 
-    /// The script `pid` has started; `placed` if the spawn started it in
-    /// [`Custody::cgroup`]. If not, it is moved there now: until the spawn
-    /// does it, a child the script forks in that instant stays outside
-    /// (an orphan of the group path, when it outlives its parent).
-    pub fn started(&mut self, pid: u32, placed: bool) {
+    /// The script `pid` has started (in [`Custody::cgroup`], if any: the
+    /// spawn's child joined it before exec).
+    pub fn started(&mut self, pid: u32) {
         let pid = i32::try_from(pid).unwrap_or(i32::MAX);
         self.pid = Some(pid);
         if let Some(admission) = self.admission.take() {
             owned::own(pid, admission);
         }
         self.folder = None;
-        if placed {
-            return;
-        }
-        if let Some(slot) = &self.slot {
-            if let Err(e) = slot.enter(pid) {
-                crate::log::warn(format_args!(
-                    "cannot move script {pid} into {}: {e}",
-                    slot.dir.display()
-                ));
-            }
-        }
     }
 
-    /// The script is reaped: what it left goes to the warden.
-    pub fn end(mut self) {
-        self.release();
-    }
+    /// The script is reaped: what it left goes to the warden (as when a
+    /// custody is dropped on any other way out).
+    pub fn end(self) {}
 
     fn release(&mut self) {
-        self.released = true;
         self.admission = None;
         let Some(warden) = WARDEN.get() else {
             return;
@@ -286,9 +269,7 @@ impl Custody {
 
 impl Drop for Custody {
     fn drop(&mut self) {
-        if !self.released {
-            self.release();
-        }
+        self.release();
     }
 }
 

@@ -17,11 +17,13 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
 
 use nix::libc;
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+
+use crate::io::kept::Kept;
 
 /// The child's stack. It is an anonymous mapping, not a heap buffer:
 /// only the pages the child touches become resident (the test
@@ -43,27 +45,8 @@ const CLONE_PIDFD: c_int = 0x1000;
 /// The highest signal number, plus one.
 const NSIG: c_int = 65;
 
-static STACKS: Pool = Pool(Mutex::new(Vec::new()));
-
-/// Child stacks not in use, at most [`CHILD_STACKS_KEPT`].
-struct Pool(Mutex<Vec<ChildStack>>);
-
-impl Pool {
-    /// A stack of the pool, or a new one.
-    fn take(&self) -> io::Result<ChildStack> {
-        let kept = self.0.lock().ok().and_then(|mut pool| pool.pop());
-        kept.map_or_else(|| ChildStack::map(CHILD_STACK), Ok)
-    }
-
-    /// Back to the pool, or unmapped if it holds enough.
-    fn give_back(&self, stack: ChildStack) {
-        if let Ok(mut pool) = self.0.lock()
-            && pool.len() < CHILD_STACKS_KEPT
-        {
-            pool.push(stack);
-        }
-    }
-}
+/// Child stacks not in use.
+static STACKS: Kept<ChildStack> = Kept::new(CHILD_STACKS_KEPT);
 
 /// An anonymous mapping a child runs on, unmapped when dropped. Its
 /// address is kept as a number: the mapping belongs to whoever holds the
@@ -273,7 +256,9 @@ pub struct Started {
 
 /// Starts the child and waits until it has exec'd (`Ok`) or failed.
 pub fn start(plan: &Plan) -> io::Result<Result<Started, Failed>> {
-    let stack = STACKS.take()?;
+    let stack = STACKS
+        .take()
+        .map_or_else(|| ChildStack::map(CHILD_STACK), Ok)?;
     let started = start_on(&stack, plan);
     STACKS.give_back(stack);
     started
@@ -601,16 +586,15 @@ mod tests {
     /// CHILD_STACKS_KEPT, and are taken from it again.
     #[test]
     fn stacks_are_pooled() {
-        let pool = Pool(Mutex::new(Vec::new()));
-        let stacks: Vec<_> = (0..CHILD_STACKS_KEPT + 2)
-            .map(|_| pool.take().unwrap())
-            .collect();
+        let pool: Kept<ChildStack> = Kept::new(CHILD_STACKS_KEPT);
+        let map = || pool.take().map_or_else(|| ChildStack::map(CHILD_STACK), Ok);
+        let stacks: Vec<_> = (0..CHILD_STACKS_KEPT + 2).map(|_| map().unwrap()).collect();
         let bases: Vec<usize> = stacks.iter().map(|s| s.base).collect();
         stacks.into_iter().for_each(|s| pool.give_back(s));
-        assert_eq!(pool.0.lock().unwrap().len(), CHILD_STACKS_KEPT);
-        let again = pool.take().unwrap();
+        assert_eq!(pool.count(), CHILD_STACKS_KEPT);
+        let again = map().unwrap();
         assert!(bases.contains(&again.base), "a kept stack is reused");
-        assert_eq!(pool.0.lock().unwrap().len(), CHILD_STACKS_KEPT - 1);
+        assert_eq!(pool.count(), CHILD_STACKS_KEPT - 1);
     }
 
     /// The deepest use of the child's stack, in pages: a child that fails

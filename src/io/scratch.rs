@@ -4,7 +4,8 @@
 //! per connection, most of them waiting for a script).
 
 use std::os::fd::AsFd;
-use std::sync::Mutex;
+
+use super::kept::Kept;
 
 /// Largest read from a script's stdout or stderr.
 pub const READ_SIZE: usize = 64 * 1024;
@@ -12,7 +13,7 @@ pub const READ_SIZE: usize = 64 * 1024;
 /// none is kept is allocated, one given back past this is freed.
 const KEPT: usize = 4;
 
-static POOL: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
+static POOL: Kept<Box<[u8]>> = Kept::new(KEPT);
 
 /// Reads what `fd` holds now into a buffer of the pool and gives it to
 /// `f` (with an empty slice at end-of-file).
@@ -24,24 +25,17 @@ pub fn read_with<R>(fd: impl AsFd, f: impl FnOnce(&[u8]) -> R) -> nix::Result<R>
 }
 
 fn take() -> Box<[u8]> {
-    let kept = POOL.lock().ok().and_then(|mut pool| pool.pop());
-    kept.unwrap_or_else(|| vec![0; READ_SIZE].into_boxed_slice())
+    POOL.take().unwrap_or_else(|| vec![0; READ_SIZE].into())
 }
 
 fn give_back(buf: Box<[u8]>) {
-    if let Ok(mut pool) = POOL.lock()
-        && pool.len() < KEPT
-    {
-        pool.push(buf);
-    }
+    POOL.give_back(buf);
 }
 
 /// Frees the buffers kept: rcgi is idle (its connection threads have
 /// ended), and the next read allocates one again.
 pub fn release() {
-    if let Ok(mut pool) = POOL.lock() {
-        *pool = Vec::new();
-    }
+    POOL.release();
 }
 
 #[cfg(test)]
@@ -59,7 +53,7 @@ mod tests {
         assert_eq!(got, b"hello");
         let bufs: Vec<_> = (0..KEPT + 2).map(|_| take()).collect();
         bufs.into_iter().for_each(give_back);
-        assert!(POOL.lock().unwrap().len() <= KEPT);
-        assert!(!POOL.lock().unwrap().is_empty());
+        assert!(POOL.count() <= KEPT);
+        assert!(POOL.count() > 0);
     }
 }

@@ -361,6 +361,31 @@ mod tests {
         })
     }
 
+    /// Runs `program` with `args`, default settings and no body, in `/`
+    /// (and `cgroup`); its whole stdout once it has ended.
+    fn output_of(program: &str, args: &[&str], cgroup: Option<BorrowedFd>) -> io::Result<String> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let (mut child, pipes) = spawn(&Spawn {
+            program: Path::new(program),
+            args: &args,
+            dir: Path::new("/"),
+            env: &Vec::new(),
+            input: &Input::Empty,
+            settings: &Settings::default(),
+            cgroup,
+        })?;
+        Ok(read_all(&mut child, pipes))
+    }
+
+    /// The whole stdout of a started script, which is then reaped.
+    fn read_all(child: &mut Script, mut pipes: Pipes) -> String {
+        let mut out = String::new();
+        fcntl(&pipes.stdout, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+        pipes.stdout.read_to_string(&mut out).unwrap();
+        child.reap();
+        out
+    }
+
     fn script(text: &str, mode: u32) -> tempfile::TempPath {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), text).unwrap();
@@ -448,20 +473,7 @@ mod tests {
             return;
         }
         let folder = File::open(&dir).unwrap();
-        let (mut child, mut pipes) = spawn(&Spawn {
-            program: Path::new("/bin/cat"),
-            args: &["/proc/self/cgroup".into()],
-            dir: Path::new("/"),
-            env: &Vec::new(),
-            input: &Input::Empty,
-            settings: &Settings::default(),
-            cgroup: Some(folder.as_fd()),
-        })
-        .unwrap();
-        let mut out = String::new();
-        fcntl(&pipes.stdout, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
-        pipes.stdout.read_to_string(&mut out).unwrap();
-        child.reap();
+        let out = output_of("/bin/cat", &["/proc/self/cgroup"], Some(folder.as_fd())).unwrap();
         let _ = std::fs::remove_dir(&dir);
         let joined = out
             .lines()
@@ -474,17 +486,8 @@ mod tests {
     fn a_cgroup_that_cannot_be_joined_names_the_step() {
         let not_a_cgroup = tempfile::tempdir().unwrap();
         let folder = File::open(not_a_cgroup.path()).unwrap();
-        let e = spawn(&Spawn {
-            program: Path::new("/bin/true"),
-            args: &[],
-            dir: Path::new("/"),
-            env: &Vec::new(),
-            input: &Input::Empty,
-            settings: &Settings::default(),
-            cgroup: Some(folder.as_fd()),
-        })
-        .err()
-        .expect("no cgroup.procs there");
+        let e =
+            output_of("/bin/true", &[], Some(folder.as_fd())).expect_err("no cgroup.procs there");
         let text = e.to_string();
         assert!(
             text.contains("cannot join the request's cgroup before exec")
@@ -496,20 +499,7 @@ mod tests {
     #[test]
     fn scripts_get_default_signals_and_an_empty_mask() {
         // The test binary ignores SIGPIPE, as rcgi does (Rust's runtime).
-        let (mut child, mut pipes) = spawn(&Spawn {
-            program: Path::new("/bin/cat"),
-            args: &["/proc/self/status".into()],
-            dir: Path::new("/"),
-            env: &Vec::new(),
-            input: &Input::Empty,
-            settings: &Settings::default(),
-            cgroup: None,
-        })
-        .unwrap();
-        let mut out = String::new();
-        fcntl(&pipes.stdout, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
-        pipes.stdout.read_to_string(&mut out).unwrap();
-        child.reap();
+        let out = output_of("/bin/cat", &["/proc/self/status"], None).unwrap();
         let field = |name: &str| {
             out.lines()
                 .find_map(|l| l.strip_prefix(name))

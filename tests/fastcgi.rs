@@ -745,6 +745,38 @@ fn many_requests_leave_no_descriptor_or_process_behind() {
     assert!(common::children_of(server.pid()).is_empty());
 }
 
+/// rcgi's thread ids now.
+fn thread_ids(server: &Server) -> Vec<String> {
+    fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A web server that opens a connection per request (nginx without
+/// `fastcgi_keep_conn`) costs no thread start per request: the thread
+/// of the last connection, free again, takes the next.
+#[test]
+fn connections_one_after_another_reuse_a_thread() {
+    let root = Root::new();
+    root.script("env.sh", ENV);
+    let (server, addr) = start(&root, &[]);
+    let before = thread_ids(&server);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let mut c = Conn::tcp(addr);
+        let params = fcgi::get_params("/cgi-bin/env.sh");
+        c.send(&fcgi::request(1, false, &params, b""));
+        assert_eq!(c.reply(1).status(), 200);
+        assert!(c.closed());
+        seen.extend(thread_ids(&server));
+    }
+    let started: Vec<_> = seen.iter().filter(|t| !before.contains(t)).collect();
+    // One serves them all; a loaded machine may start a second while the
+    // first is still closing its connection.
+    assert!(started.len() <= 2, "threads started: {started:?}");
+}
+
 #[test]
 fn a_response_cut_by_the_timeout_gets_no_end() {
     let root = Root::new();

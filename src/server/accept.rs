@@ -47,12 +47,13 @@ pub fn until_stopped(
     shared: &Arc<Shared>,
     reserve: &mut Reserve,
 ) {
+    // Made once: poll sets only each entry's events returned.
+    let mut fds: Vec<PollFd> = listeners
+        .iter()
+        .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+        .collect();
+    fds.push(PollFd::new(stop.fd(), PollFlags::POLLIN));
     loop {
-        let mut fds: Vec<PollFd> = listeners
-            .iter()
-            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
-            .collect();
-        fds.push(PollFd::new(stop.fd(), PollFlags::POLLIN));
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -62,12 +63,12 @@ pub fn until_stopped(
                 continue;
             }
         }
-        let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
-        if ready.last() == Some(&true) {
+        let ready = |fd: &PollFd| fd.any().unwrap_or(false);
+        if fds.last().is_some_and(ready) {
             stop.take();
             return;
         }
-        for (listener, _) in listeners.iter().zip(ready).filter(|(_, r)| *r) {
+        for (listener, _) in listeners.iter().zip(&fds).filter(|(_, fd)| ready(fd)) {
             accept_waiting(listener, shared, ACCEPT_BATCH, reserve);
         }
     }

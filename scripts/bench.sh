@@ -1017,6 +1017,15 @@ threads_of() {
     awk '/^Threads:/ { print $2 }' "/proc/$1/status"
 }
 
+# "N-core machine (CPU model)": rates differ between kinds of CPU (a
+# run on an AMD EPYC VM started programs 1.7 times as fast as one on an
+# Intel one), so every table says which it was measured on.
+machine() {
+    local model
+    model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+    printf '%s-core machine (%s)' "$(nproc)" "${model:-CPU unknown}"
+}
+
 # How busy the CPUs are over BUSY_SAMPLE seconds, in percent, while this
 # script runs nothing: the share other work takes (the load average would
 # count our own builds and runs too).
@@ -1149,7 +1158,7 @@ main_ab() {
     ab_runs
 
     local title about
-    title="rcgi A/B, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc)-core machine, medians of $RUNS runs"
+    title="rcgi A/B, $(date -u '+%Y-%m-%d %H:%M UTC'), $(machine), medians of $RUNS runs"
     title+=", CPUs ${BUSY_START}% busy with other work before the runs, $(cpu_busy)% after"
     about="Baseline: $BASELINE = $(git -C "$repo" log -1 --format='%h %s' "$commit")."
     about+=" Current: the tree at $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)."
@@ -1262,7 +1271,7 @@ main() {
     done
 
     local title
-    title="rcgi benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc)-core machine, medians of $RUNS runs"
+    title="rcgi benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(machine), medians of $RUNS runs"
     title+=", CPUs ${BUSY_START}% busy with other work before the runs, $(cpu_busy)% after"
     build_table
     {
